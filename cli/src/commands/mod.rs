@@ -1,0 +1,13 @@
+//! One module per subcommand; `run` dispatches.
+
+mod url;
+
+use crate::cli::{Cli, Command};
+use crate::error::CliError;
+use crate::output::Output;
+
+pub fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
+    match cli.command {
+        Command::Url(args) => url::run(args, &cli.global, out),
+    }
+}

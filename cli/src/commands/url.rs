@@ -1,0 +1,132 @@
+//! `imgflex url`: what the edge does with a URL, without deploying anything.
+
+use std::fmt;
+
+use imgflex_core::{ParseError, Route, TransformSpec, route_target};
+use serde::Serialize;
+
+use crate::cli::{GlobalArgs, UrlArgs};
+use crate::config::load_policy;
+use crate::error::CliError;
+use crate::output::Output;
+
+/// What the edge does with the URL.
+#[derive(Debug, Serialize)]
+#[serde(tag = "route", rename_all = "lowercase")]
+enum Outcome {
+    /// Served from the originals bucket as it is.
+    Original { uri: String, key: String },
+    /// Rewritten to a canonical variant.
+    Variant {
+        uri: String,
+        key: String,
+        original: String,
+        content_type: &'static str,
+        vary_accept: bool,
+        spec: TransformSpec,
+    },
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Original { uri, .. } | Outcome::Variant { uri, .. } => f.write_str(uri),
+        }
+    }
+}
+
+/// The refusal, as data for `--output json`.
+#[derive(Debug, Serialize)]
+struct Refusal<'a> {
+    status: u16,
+    error: String,
+    param: Option<&'a str>,
+    input: &'a str,
+}
+
+pub fn run(args: UrlArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliError> {
+    let policy = load_policy(global.config.as_deref())?;
+    let target = request_target(&args.key, args.query.as_deref());
+    out.verbose(format_args!("request: {target}"));
+
+    match route_target(&target, args.accept.as_deref(), &policy) {
+        Ok(route) => {
+            let uri = route.uri();
+            let outcome = match route {
+                Route::Original { key } => {
+                    out.verbose("route: original (served from the originals bucket as it is)");
+                    Outcome::Original { uri, key }
+                }
+                Route::Variant(variant) => Outcome::Variant {
+                    key: variant.key(),
+                    content_type: variant.content_type(),
+                    vary_accept: variant.spec.auto_format,
+                    original: variant.original,
+                    spec: variant.spec,
+                    uri,
+                },
+            };
+            out.data(&outcome)
+        }
+        Err(err) => refuse(&err, out),
+    }
+}
+
+/// Builds `/path?query` from what the user typed: a bare key, a path, a full URL, with the
+/// query attached or given separately.
+fn request_target(key: &str, query: Option<&str>) -> String {
+    let mut target = key.trim();
+    for scheme in ["https://", "http://"] {
+        if let Some(rest) = target.strip_prefix(scheme) {
+            target = rest.find('/').map_or("/", |i| &rest[i..]);
+        }
+    }
+    let mut target = if target.starts_with('/') {
+        target.to_string()
+    } else {
+        format!("/{target}")
+    };
+    if let Some(query) = query {
+        let query = query.strip_prefix('?').unwrap_or(query);
+        target.push(if target.contains('?') { '&' } else { '?' });
+        target.push_str(query);
+    }
+    target
+}
+
+fn refuse(err: &ParseError, out: &Output) -> Result<(), CliError> {
+    let status = err.status();
+    let failure = CliError::new(format!("{} (the edge answers {status})", err.kind));
+    let failure = if err.input.is_empty() {
+        failure
+    } else {
+        CliError::new(format!("{}, in `{}`", failure.message, err.input))
+    };
+    let failure = failure.hint(
+        "parameters are w, h, fit, g, fm, q, dpr, bg, enlarge, v and p; the README's URL grammar lists their values",
+    );
+    if out.format == crate::cli::OutputFormat::Json {
+        out.json(&Refusal {
+            status,
+            error: err.kind.to_string(),
+            param: err.param(),
+            input: &err.input,
+        })?;
+        return Err(failure.reported());
+    }
+    Err(failure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_target;
+
+    #[test]
+    fn request_targets() {
+        assert_eq!(request_target("photos/cat.jpg", Some("w=1")), "/photos/cat.jpg?w=1");
+        assert_eq!(request_target("/photos/cat.jpg", Some("?w=1")), "/photos/cat.jpg?w=1");
+        assert_eq!(request_target("/photos/cat.jpg?w=1", Some("h=2")), "/photos/cat.jpg?w=1&h=2");
+        assert_eq!(request_target("https://cdn.example.com/a.jpg?w=1", None), "/a.jpg?w=1");
+        assert_eq!(request_target("photos/cat.jpg", None), "/photos/cat.jpg");
+    }
+}

@@ -1,0 +1,91 @@
+//! Why a URL was refused, and what that means over HTTP.
+
+use thiserror::Error;
+
+/// A refused request: the offending input and why. Every kind maps to an HTTP status and a
+/// short public message that names the parameter, never internal detail.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{kind}")]
+pub struct ParseError {
+    /// The token that was refused, as the viewer wrote it (`utm_source=x`, `w_abc`, a path).
+    pub input: String,
+    pub kind: ErrorKind,
+}
+
+impl ParseError {
+    pub(crate) fn new(input: impl Into<String>, kind: ErrorKind) -> ParseError {
+        ParseError {
+            input: input.into(),
+            kind,
+        }
+    }
+
+    /// The HTTP status the edge and the handler answer with.
+    pub fn status(&self) -> u16 {
+        self.kind.status()
+    }
+
+    /// The parameter the error is about, when there is one (for scripts and tests).
+    pub fn param(&self) -> Option<&str> {
+        self.kind.param()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ErrorKind {
+    #[error("unknown parameter `{0}`")]
+    UnknownParam(String),
+    #[error("parameter `{0}` is given more than once")]
+    RepeatedParam(String),
+    #[error("invalid value for `{param}`: expected {expected}")]
+    InvalidValue {
+        param: &'static str,
+        expected: &'static str,
+    },
+    #[error("`{param}` must be between {min} and {max}")]
+    OutOfRange {
+        param: &'static str,
+        min: u32,
+        max: u32,
+    },
+    #[error("unknown preset `{0}`")]
+    UnknownPreset(String),
+    #[error("`{0}` is not allowed: this service only serves presets (`p`)")]
+    PresetsOnly(String),
+    #[error("a preset (`p`) is required: this service only serves presets")]
+    PresetRequired,
+    #[error("format `{0}` is not enabled on this service")]
+    FormatNotAllowed(&'static str),
+    #[error("only images can be transformed (jpeg, png, webp, gif, avif)")]
+    NotAnImage,
+    #[error("use either the query form or the path form, not both")]
+    MixedForms,
+    #[error("malformed path: {0}")]
+    BadPath(&'static str),
+    #[error("not a canonical variant key")]
+    NotCanonical,
+}
+
+impl ErrorKind {
+    /// Every refusal is the viewer's doing, so all are 400 today; the mapping lives here so
+    /// the edge function, the handler and `imgflex url` cannot disagree when that changes.
+    pub fn status(&self) -> u16 {
+        400
+    }
+
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            ErrorKind::UnknownParam(p) | ErrorKind::RepeatedParam(p) => Some(p),
+            ErrorKind::PresetsOnly(p) => Some(p),
+            ErrorKind::InvalidValue { param, .. } | ErrorKind::OutOfRange { param, .. } => {
+                Some(param)
+            }
+            ErrorKind::UnknownPreset(_) | ErrorKind::PresetRequired => Some("p"),
+            ErrorKind::FormatNotAllowed(_) => Some("fm"),
+            ErrorKind::NotAnImage
+            | ErrorKind::MixedForms
+            | ErrorKind::BadPath(_)
+            | ErrorKind::NotCanonical => None,
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! imgflex's pure core: the public URL grammar, the policy, `Accept` negotiation and the
+//! canonical variant key. No I/O, no async, no AWS: the edge function, the handler, the CLI
+//! and `imgflex dev` all agree because they all call this.
+//!
+//! ```
+//! use imgflex_core::{Policy, route_target};
+//!
+//! let policy = Policy::default();
+//! let a = route_target("/photos/cat.jpg?width=400&fit=cover&h=300&format=webp", None, &policy).unwrap();
+//! let b = route_target("/photos/cat.jpg?h=300&w=400&fm=webp", None, &policy).unwrap();
+//! assert_eq!(a.uri(), b.uri());
+//! assert_eq!(a.uri(), "/photos/cat.jpg/w400_h300_cover_center_q75_bgffffff_e0.webp");
+//! ```
+
+mod accept;
+mod error;
+mod key;
+mod params;
+mod policy;
+mod resolve;
+mod route;
+mod spec;
+
+pub use accept::{legacy_fallback, negotiate};
+pub use error::{ErrorKind, ParseError};
+pub use key::{
+    MAX_ORIGINAL_KEY_BYTES, Target, Variant, canonical, decode_path, encode_key, image_extension,
+    parse_canonical,
+};
+pub use params::Params;
+pub use policy::{DIMENSION_CEILING, Policy, PolicyError, Preset, Qualities};
+pub use route::{Route, format_names, route, route_target};
+pub use spec::{Fit, Format, FormatRequest, Gravity, Rgb, TransformSpec};

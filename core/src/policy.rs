@@ -1,0 +1,375 @@
+//! The service policy (`imgflex.toml`): size limits, allowed widths and formats, default
+//! qualities and named presets, with documented defaults.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+
+use crate::params::{FitSpelling, Param, Params, is_token};
+use crate::spec::Format;
+
+/// Largest `max_width`/`max_height` a policy may set: past this, one variant is a
+/// quarter-gigapixel buffer, more than a Lambda should ever hold.
+pub const DIMENSION_CEILING: u32 = 16_384;
+
+/// The policy. Every field has a default, so an empty (or missing) `imgflex.toml` is valid.
+///
+/// ```toml
+/// max_width = 4096            # largest w after dpr (requests above it are clamped)
+/// max_height = 4096
+/// widths = [320, 640, 1280]   # optional: w rounds up to the next of these
+/// formats = ["jpeg", "png", "webp", "avif"]
+/// presets_only = false        # true: only `p`, `fm`, `dpr` and `v` are accepted
+///
+/// [quality]
+/// jpeg = 80
+/// webp = 75
+/// avif = 50
+///
+/// [presets.thumb]
+/// w = 300
+/// h = 300
+/// fit = "cover"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    #[serde(deserialize_with = "dimension")]
+    pub max_width: u32,
+    #[serde(deserialize_with = "dimension")]
+    pub max_height: u32,
+    /// Allowed widths, ascending; empty means any width up to `max_width`.
+    #[serde(deserialize_with = "widths")]
+    pub widths: Vec<u32>,
+    /// Formats a URL may ask for explicitly and `fm=auto` may choose. The legacy fallback of
+    /// `fm=auto` (JPEG, or PNG for PNG/GIF/WebP originals) is always allowed: a browser that
+    /// takes nothing else must still get an image.
+    pub formats: Vec<Format>,
+    pub quality: Qualities,
+    pub presets: BTreeMap<String, Preset>,
+    pub presets_only: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            max_width: 4096,
+            max_height: 4096,
+            widths: Vec::new(),
+            formats: Format::ALL.to_vec(),
+            quality: Qualities::default(),
+            presets: BTreeMap::new(),
+            presets_only: false,
+        }
+    }
+}
+
+/// Default encoder quality per lossy format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Qualities {
+    #[serde(deserialize_with = "quality")]
+    pub jpeg: u8,
+    #[serde(deserialize_with = "quality")]
+    pub webp: u8,
+    #[serde(deserialize_with = "quality")]
+    pub avif: u8,
+}
+
+impl Default for Qualities {
+    fn default() -> Qualities {
+        Qualities {
+            jpeg: 80,
+            webp: 75,
+            avif: 50,
+        }
+    }
+}
+
+impl Qualities {
+    /// `None` for lossless formats.
+    pub fn for_format(&self, format: Format) -> Option<u8> {
+        match format {
+            Format::Jpeg => Some(self.jpeg),
+            Format::Webp => Some(self.webp),
+            Format::Avif => Some(self.avif),
+            Format::Png => None,
+        }
+    }
+}
+
+/// A named set of parameters (`[presets.thumb] w = 300 …`), written with the query form's
+/// names and checked by the same parser as URLs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Preset {
+    /// The parameters as written, by their short names (`w`, `fit`, …), for display and for
+    /// generating the edge function.
+    pub values: BTreeMap<String, String>,
+    #[serde(skip)]
+    pub params: Params,
+}
+
+impl<'de> Deserialize<'de> for Preset {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Preset, D::Error> {
+        let table = BTreeMap::<String, toml::Value>::deserialize(d)?;
+        let mut params = Params::default();
+        let mut values = BTreeMap::new();
+        for (name, value) in table {
+            let text = match &value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => u8::from(*b).to_string(),
+                other => {
+                    return Err(de::Error::custom(format!(
+                        "preset parameter `{name}` must be a string, number or boolean, not {}",
+                        other.type_str()
+                    )));
+                }
+            };
+            let param = Param::from_query_name(&name.to_ascii_lowercase())
+                .filter(|p| !matches!(p, Param::P | Param::V))
+                .ok_or_else(|| {
+                    de::Error::custom(format!(
+                        "unknown preset parameter `{name}` (use w, h, fit, g, fm, q, dpr, bg, enlarge)"
+                    ))
+                })?;
+            params
+                .set(param, &name, &text, FitSpelling::Query)
+                .map_err(|e| de::Error::custom(format!("preset parameter `{name}`: {}", e.kind)))?;
+            values.insert(param.name().to_string(), text);
+        }
+        Ok(Preset { values, params })
+    }
+}
+
+/// Why a policy file was refused. `line` is 1-based when the problem has a place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+impl Policy {
+    /// Parses and validates an `imgflex.toml` document.
+    pub fn from_toml_str(source: &str) -> Result<Policy, PolicyError> {
+        let policy: Policy = toml::from_str(source).map_err(|e| PolicyError {
+            line: e.span().map(|span| line_at(source, span.start)),
+            message: e.message().trim_end().to_string(),
+        })?;
+        policy.validate().map_err(|(needle, message)| PolicyError {
+            line: needle.and_then(|n| line_of(source, &n)),
+            message,
+        })?;
+        Ok(policy)
+    }
+
+    /// Cross-field rules that one field's deserializer cannot see. The first element of the
+    /// error is text to look for when pointing at a line.
+    fn validate(&self) -> Result<(), (Option<String>, String)> {
+        if self.formats.is_empty() {
+            return Err((Some("formats".into()), "`formats` must name at least one format".into()));
+        }
+        if let Some(w) = self.widths.iter().find(|&&w| w > self.max_width) {
+            return Err((
+                Some("widths".into()),
+                format!("`widths` has {w}, above `max_width` ({})", self.max_width),
+            ));
+        }
+        if self.presets_only && self.presets.is_empty() {
+            return Err((
+                Some("presets_only".into()),
+                "`presets_only = true` needs at least one `[presets.NAME]`".into(),
+            ));
+        }
+        for (name, preset) in &self.presets {
+            let needle = Some(format!("[presets.{name}]"));
+            if !is_token(name, 32) || name.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Err((
+                    needle,
+                    format!("preset name `{name}` must be 1-32 of a-z 0-9 _ -"),
+                ));
+            }
+            let p = &preset.params;
+            if let Some(w) = p.width.filter(|&w| w > self.max_width) {
+                return Err((needle, format!("preset `{name}`: w={w} is above `max_width` ({})", self.max_width)));
+            }
+            if let Some(h) = p.height.filter(|&h| h > self.max_height) {
+                return Err((needle, format!("preset `{name}`: h={h} is above `max_height` ({})", self.max_height)));
+            }
+            if p.width == Some(0) || p.height == Some(0) {
+                return Err((needle, format!("preset `{name}`: dimensions start at 1")));
+            }
+            if let Some(crate::spec::FormatRequest::Fixed(f)) = p.format
+                && !self.formats.contains(&f)
+            {
+                return Err((needle, format!("preset `{name}`: format `{f}` is not in `formats`")));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn line_at(source: &str, offset: usize) -> usize {
+    source[..offset.min(source.len())].matches('\n').count() + 1
+}
+
+/// The first line that starts with `needle` (ignoring indentation): good enough to point at
+/// a table header or a key, which is all cross-field errors need.
+fn line_of(source: &str, needle: &str) -> Option<usize> {
+    source
+        .lines()
+        .position(|l| l.trim_start().starts_with(needle))
+        .map(|i| i + 1)
+}
+
+fn dimension<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = i64::deserialize(d)?;
+    if !(1..=i64::from(DIMENSION_CEILING)).contains(&n) {
+        return Err(de::Error::custom(format!(
+            "must be between 1 and {DIMENSION_CEILING}, got {n}"
+        )));
+    }
+    Ok(n as u32)
+}
+
+fn widths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
+    let raw = Vec::<i64>::deserialize(d)?;
+    let mut widths = Vec::with_capacity(raw.len());
+    for n in raw {
+        if !(1..=i64::from(DIMENSION_CEILING)).contains(&n) {
+            return Err(de::Error::custom(format!(
+                "widths must be between 1 and {DIMENSION_CEILING}, got {n}"
+            )));
+        }
+        widths.push(n as u32);
+    }
+    widths.sort_unstable();
+    widths.dedup();
+    Ok(widths)
+}
+
+fn quality<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let n = i64::deserialize(d)?;
+    if !(1..=100).contains(&n) {
+        return Err(de::Error::custom(format!("quality must be between 1 and 100, got {n}")));
+    }
+    Ok(n as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Fit, FormatRequest};
+
+    #[test]
+    fn empty_document_is_the_default_policy() {
+        assert_eq!(Policy::from_toml_str("").unwrap(), Policy::default());
+        let p = Policy::default();
+        assert_eq!((p.max_width, p.max_height), (4096, 4096));
+        assert_eq!(p.quality, Qualities { jpeg: 80, webp: 75, avif: 50 });
+        assert_eq!(p.formats, Format::ALL.to_vec());
+        assert!(!p.presets_only && p.widths.is_empty() && p.presets.is_empty());
+    }
+
+    #[test]
+    fn full_document() {
+        let p = Policy::from_toml_str(
+            r#"
+max_width = 2000
+max_height = 1500
+widths = [640, 320, 1280, 320]
+formats = ["jpeg", "webp"]
+presets_only = true
+
+[quality]
+jpeg = 85
+
+[presets.thumb]
+w = 300
+h = 300
+fit = "cover"
+fm = "webp"
+dpr = 1.5
+enlarge = true
+"#,
+        )
+        .unwrap();
+        assert_eq!(p.max_width, 2000);
+        assert_eq!(p.widths, vec![320, 640, 1280], "sorted and deduplicated");
+        assert_eq!(p.quality.jpeg, 85);
+        assert_eq!(p.quality.webp, 75, "unset qualities keep their default");
+        let thumb = &p.presets["thumb"].params;
+        assert_eq!((thumb.width, thumb.height, thumb.fit), (Some(300), Some(300), Some(Fit::Cover)));
+        assert_eq!(thumb.format, Some(FormatRequest::Fixed(Format::Webp)));
+        assert_eq!(thumb.dpr, Some(15));
+        assert_eq!(thumb.enlarge, Some(true));
+    }
+
+    fn err(src: &str) -> PolicyError {
+        Policy::from_toml_str(src).unwrap_err()
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = err("max_width = 4096\nmax_height = 0\n");
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.message.contains("between 1 and"), "{e}");
+
+        let e = err("\n\nmax_widht = 10\n");
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("max_widht"), "{e}");
+
+        let e = err("widths = [100,\n");
+        assert!(e.line.is_some(), "{e}");
+
+        let e = err("[quality]\njpeg = 101\n");
+        assert_eq!(e.line, Some(2), "{e}");
+
+        let e = err("formats = [\"gif\"]\n");
+        assert_eq!(e.line, Some(1), "{e}");
+
+        let e = err("[presets.thumb]\nw = 300\nfit = \"crop\"\n");
+        assert!(e.message.contains("fit"), "{e}");
+        assert!(e.line.is_some(), "{e}");
+
+        let e = err("[presets.thumb]\nutm = 1\n");
+        assert!(e.message.contains("utm"), "{e}");
+    }
+
+    #[test]
+    fn cross_field_rules() {
+        let e = err("max_width = 1000\nwidths = [500, 2000]\n");
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("2000"), "{e}");
+
+        let e = err("presets_only = true\n");
+        assert!(e.message.contains("presets"), "{e}");
+
+        let e = err("max_width = 100\n\n[presets.big]\nw = 200\n");
+        assert_eq!(e.line, Some(3), "{e}");
+
+        let e = err("formats = [\"jpeg\"]\n[presets.x]\nfm = \"webp\"\n");
+        assert!(e.message.contains("webp"), "{e}");
+
+        let e = err("[presets.Thumb]\nw = 1\n");
+        assert!(e.message.contains("Thumb"), "{e}");
+
+        assert!(Policy::from_toml_str("formats = []\n").is_err());
+        assert!(Policy::from_toml_str("[presets.x]\nw = 0\n").is_err());
+    }
+}

@@ -1,0 +1,157 @@
+//! Validation: raw parameters plus the policy and `Accept` become a resolved spec, with
+//! presets expanded, defaults applied, dpr folded in and sizes clamped.
+
+use crate::accept::{legacy_fallback, negotiate};
+use crate::error::{ErrorKind, ParseError};
+use crate::params::{DPR_MAX, DPR_MIN, Params};
+use crate::policy::Policy;
+use crate::spec::{Fit, FormatRequest, Gravity, Rgb, TransformSpec};
+
+pub(crate) fn resolve(
+    params: Params,
+    original: &str,
+    accept: Option<&str>,
+    policy: &Policy,
+) -> Result<TransformSpec, ParseError> {
+    let err = |input: &str, kind| ParseError::new(input, kind);
+
+    if policy.presets_only {
+        let ad_hoc = [
+            ("w", params.width.is_some()),
+            ("h", params.height.is_some()),
+            ("fit", params.fit.is_some()),
+            ("g", params.gravity.is_some()),
+            ("q", params.quality.is_some()),
+            ("bg", params.background.is_some()),
+            ("enlarge", params.enlarge.is_some()),
+        ];
+        if let Some((name, _)) = ad_hoc.into_iter().find(|(_, set)| *set) {
+            return Err(err(name, ErrorKind::PresetsOnly(name.to_string())));
+        }
+        if params.preset.is_none() {
+            return Err(err("", ErrorKind::PresetRequired));
+        }
+    }
+
+    // A preset supplies defaults; what the URL says explicitly wins.
+    let params = match &params.preset {
+        None => params,
+        Some(name) => {
+            let preset = policy
+                .presets
+                .get(name)
+                .ok_or_else(|| err(name, ErrorKind::UnknownPreset(name.clone())))?;
+            let p = &preset.params;
+            Params {
+                width: params.width.or(p.width),
+                height: params.height.or(p.height),
+                fit: params.fit.or(p.fit),
+                gravity: params.gravity.or(p.gravity),
+                format: params.format.or(p.format),
+                quality: params.quality.or(p.quality),
+                dpr: params.dpr.or(p.dpr),
+                background: params.background.or(p.background),
+                enlarge: params.enlarge.or(p.enlarge),
+                version: params.version,
+                preset: params.preset,
+            }
+        }
+    };
+
+    let (format, auto_format) = match params.format.unwrap_or(FormatRequest::Auto) {
+        FormatRequest::Auto => (negotiate(accept, original, &policy.formats), true),
+        FormatRequest::Fixed(f) if policy.formats.contains(&f) => (f, false),
+        FormatRequest::Fixed(f) => return Err(err(f.as_str(), ErrorKind::FormatNotAllowed(f.as_str()))),
+    };
+
+    for (name, value, max) in [
+        ("w", params.width, policy.max_width),
+        ("h", params.height, policy.max_height),
+    ] {
+        if let Some(n) = value
+            && !(1..=max).contains(&n)
+        {
+            return Err(err(&n.to_string(), ErrorKind::OutOfRange { param: name, min: 1, max }));
+        }
+    }
+
+    let (width, height) = size(params.width, params.height, params.dpr.unwrap_or(DPR_MIN), policy);
+    let both = width.is_some() && height.is_some();
+    let spec = TransformSpec {
+        width,
+        height,
+        fit: params.fit.unwrap_or(if both { Fit::Cover } else { Fit::Inside }),
+        gravity: params.gravity.unwrap_or(Gravity::Center),
+        format,
+        quality: params.quality.or(policy.quality.for_format(format)),
+        background: params.background.unwrap_or(Rgb::WHITE),
+        enlarge: params.enlarge.unwrap_or(false),
+        auto_format,
+        version: params.version,
+    };
+    Ok(spec.normalized())
+}
+
+/// Folds dpr into the box, clamps it to the policy keeping its aspect ratio, then rounds the
+/// width up to an allowed width (scaling the height with it, so `cover` crops the same shape).
+fn size(width: Option<u32>, height: Option<u32>, dpr: u8, policy: &Policy) -> (Option<u32>, Option<u32>) {
+    let scale = |n: u32, num: f64, den: f64| -> u32 { ((f64::from(n) * num / den).round() as u32).max(1) };
+    let mut w = width.map(|w| scale(w, f64::from(dpr), 10.0));
+    let mut h = height.map(|h| scale(h, f64::from(dpr), 10.0));
+
+    let over_w = w.map_or(1.0, |w| f64::from(policy.max_width) / f64::from(w));
+    let over_h = h.map_or(1.0, |h| f64::from(policy.max_height) / f64::from(h));
+    let shrink = over_w.min(over_h);
+    if shrink < 1.0 {
+        w = w.map(|w| scale(w, shrink, 1.0).min(policy.max_width));
+        h = h.map(|h| scale(h, shrink, 1.0).min(policy.max_height));
+    }
+
+    if let (Some(want), Some(&largest)) = (w, policy.widths.last()) {
+        let allowed = policy.widths.iter().copied().find(|&a| a >= want).unwrap_or(largest);
+        if allowed != want {
+            h = h.map(|h| scale(h, f64::from(allowed), f64::from(want)).min(policy.max_height));
+            w = Some(allowed);
+        }
+    }
+    (w, h)
+}
+
+impl Policy {
+    /// Whether a parsed canonical spec is one this policy could have produced. The handler
+    /// asks this of every key: it never trusts that the edge did the checking.
+    pub fn admits(&self, original: &str, spec: &TransformSpec) -> bool {
+        let fits = spec.width.is_none_or(|w| w <= self.max_width)
+            && spec.height.is_none_or(|h| h <= self.max_height)
+            && spec.width.is_none_or(|w| self.widths.is_empty() || self.widths.contains(&w));
+        let format_ok = self.formats.contains(&spec.format)
+            || (spec.auto_format && spec.format == legacy_fallback(original));
+        if !fits || !format_ok {
+            return false;
+        }
+        if !self.presets_only {
+            return true;
+        }
+        // Presets-only: the spec must be some preset at some dpr. Resolving each candidate
+        // through the same code is a few hundred cheap calls, and cannot drift from the edge.
+        self.presets.keys().any(|name| {
+            (DPR_MIN..=DPR_MAX).any(|dpr| {
+                let params = Params {
+                    preset: Some(name.clone()),
+                    dpr: Some(dpr),
+                    format: Some(FormatRequest::Fixed(spec.format)),
+                    version: spec.version.clone(),
+                    ..Params::default()
+                };
+                let mut policy = self.clone();
+                policy.formats = crate::spec::Format::ALL.to_vec();
+                resolve(params, original, None, &policy).is_ok_and(|candidate| {
+                    TransformSpec {
+                        auto_format: spec.auto_format,
+                        ..candidate
+                    } == *spec
+                })
+            })
+        })
+    }
+}

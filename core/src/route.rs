@@ -1,0 +1,106 @@
+//! From a public request (path, query, `Accept`) to what the edge does with it: serve an
+//! original, or rewrite to a canonical variant. The CloudFront Function is this, in JS.
+
+use serde::Serialize;
+
+use crate::error::{ErrorKind, ParseError};
+use crate::key::{Variant, decode_path, encode_key, image_extension};
+use crate::params::Params;
+use crate::policy::Policy;
+use crate::resolve::resolve;
+use crate::spec::{Format, FormatRequest};
+
+/// Where an accepted request goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "route", rename_all = "lowercase")]
+pub enum Route {
+    /// A plain `/{key}`: the original's bytes, from the originals bucket.
+    Original { key: String },
+    /// A transform: the canonical variant, from the variants bucket or the handler.
+    Variant(Variant),
+}
+
+impl Route {
+    /// The URI the edge forwards (and CloudFront caches under).
+    pub fn uri(&self) -> String {
+        match self {
+            Route::Original { key } => format!("/{}", encode_key(key)),
+            Route::Variant(v) => v.uri(),
+        }
+    }
+}
+
+/// Routes one request. `path` is the raw (percent-encoded) URI path, `query` the raw query
+/// string without `?`, `accept` the `Accept` header. Junk is refused here, so it never
+/// reaches a cache entry or a Lambda run.
+pub fn route(
+    path: &str,
+    query: Option<&str>,
+    accept: Option<&str>,
+    policy: &Policy,
+) -> Result<Route, ParseError> {
+    let key = decode_path(path)?;
+    let query = query.filter(|q| !q.is_empty());
+
+    if let Some((original, ops, name)) = split_path_form(&key) {
+        if query.is_some() {
+            return Err(ParseError::new(path, ErrorKind::MixedForms));
+        }
+        let mut params = Params::from_path_segment(ops)?;
+        if params.format.is_none() {
+            let format = name
+                .rsplit_once('.')
+                .and_then(|(_, ext)| crate::spec::Format::from_name(&ext.to_ascii_lowercase()))
+                .ok_or_else(|| {
+                    ParseError::new(
+                        name,
+                        ErrorKind::InvalidValue {
+                            param: "fm",
+                            expected: "a name ending in .jpg, .png, .webp or .avif, or an `f_` token",
+                        },
+                    )
+                })?;
+            params.format = Some(FormatRequest::Fixed(format));
+        }
+        let spec = resolve(params, original, accept, policy)?;
+        return Ok(Route::Variant(Variant {
+            original: original.to_string(),
+            spec,
+        }));
+    }
+
+    let Some(query) = query else {
+        return Ok(Route::Original { key });
+    };
+    if image_extension(&key).is_none() {
+        return Err(ParseError::new(path, ErrorKind::NotAnImage));
+    }
+    let params = Params::from_query(query)?;
+    let spec = resolve(params, &key, accept, policy)?;
+    Ok(Route::Variant(Variant { original: key, spec }))
+}
+
+/// Routes a whole request target (`/photos/cat.jpg?w=400`).
+pub fn route_target(target: &str, accept: Option<&str>, policy: &Policy) -> Result<Route, ParseError> {
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    route(path, query, accept, policy)
+}
+
+/// Splits `{original}/{ops}/{name}` when it is the path form: at least three segments, the
+/// original is an image key, and the second-to-last segment is a list of `x_value` tokens.
+/// Anything else is an original's own path (`photos/my_album/cat.jpg` stays an original
+/// because `photos` is not an image).
+pub(crate) fn split_path_form(key: &str) -> Option<(&str, &str, &str)> {
+    let (rest, name) = key.rsplit_once('/')?;
+    let (original, ops) = rest.rsplit_once('/')?;
+    (image_extension(original).is_some() && Params::looks_like_path_segment(ops) && !name.is_empty())
+        .then_some((original, ops, name))
+}
+
+/// Lists the formats (for messages and the docs) in the order of [`Format::ALL`].
+pub fn format_names() -> Vec<&'static str> {
+    Format::ALL.iter().map(|f| f.as_str()).collect()
+}
