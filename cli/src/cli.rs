@@ -7,7 +7,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// On-the-fly image resizing on AWS: S3, CloudFront and a Rust Lambda, deployed and run
 /// from one command line.
 #[derive(Debug, Parser)]
-#[command(name = "imgflex", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "imgflex",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

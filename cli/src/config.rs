@@ -19,7 +19,9 @@ pub fn load_policy(explicit: Option<&Path>) -> Result<Policy, CliError> {
     let source = std::fs::read_to_string(path).map_err(|e| {
         let err = CliError::new(format!("cannot read `{}`: {e}", path.display()));
         if e.kind() == std::io::ErrorKind::NotFound {
-            err.hint("pass the path of an existing imgflex.toml, or leave out --config for the defaults")
+            err.hint(
+                "pass the path of an existing imgflex.toml, or leave out --config for the defaults",
+            )
         } else {
             err
         }

@@ -49,21 +49,34 @@ mod tests {
 
     const ALL: &[Format] = &Format::ALL;
     const CHROME: &str = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
-    const SAFARI_15: &str = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5";
+    const SAFARI_15: &str =
+        "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5";
 
     #[test]
     fn modern_browsers() {
         assert_eq!(negotiate(Some(CHROME), "a.jpg", ALL), Format::Avif);
         assert_eq!(negotiate(Some(SAFARI_15), "a.jpg", ALL), Format::Webp);
         assert_eq!(negotiate(Some("IMAGE/AVIF"), "a.jpg", ALL), Format::Avif);
-        assert_eq!(negotiate(Some(" image/webp ; q=0.9"), "a.jpg", ALL), Format::Webp);
+        assert_eq!(
+            negotiate(Some(" image/webp ; q=0.9"), "a.jpg", ALL),
+            Format::Webp
+        );
     }
 
     #[test]
     fn zero_quality_means_refused() {
-        assert_eq!(negotiate(Some("image/avif;q=0,image/webp"), "a.jpg", ALL), Format::Webp);
-        assert_eq!(negotiate(Some("image/avif;q=0.0"), "a.jpg", ALL), Format::Jpeg);
-        assert_eq!(negotiate(Some("image/avif;q=junk"), "a.jpg", ALL), Format::Jpeg);
+        assert_eq!(
+            negotiate(Some("image/avif;q=0,image/webp"), "a.jpg", ALL),
+            Format::Webp
+        );
+        assert_eq!(
+            negotiate(Some("image/avif;q=0.0"), "a.jpg", ALL),
+            Format::Jpeg
+        );
+        assert_eq!(
+            negotiate(Some("image/avif;q=junk"), "a.jpg", ALL),
+            Format::Jpeg
+        );
     }
 
     #[test]
@@ -85,7 +98,13 @@ mod tests {
 
     #[test]
     fn policy_limits_the_choice() {
-        assert_eq!(negotiate(Some(CHROME), "a.jpg", &[Format::Jpeg, Format::Webp]), Format::Webp);
-        assert_eq!(negotiate(Some(CHROME), "a.jpg", &[Format::Jpeg]), Format::Jpeg);
+        assert_eq!(
+            negotiate(Some(CHROME), "a.jpg", &[Format::Jpeg, Format::Webp]),
+            Format::Webp
+        );
+        assert_eq!(
+            negotiate(Some(CHROME), "a.jpg", &[Format::Jpeg]),
+            Format::Jpeg
+        );
     }
 }

@@ -83,7 +83,10 @@ fn validate_key(key: &str) -> Result<(), &'static str> {
     if key.chars().any(|c| c.is_control() || c == '\\') {
         return Err("control character or backslash");
     }
-    if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return Err("empty, `.` or `..` segment");
     }
     Ok(())
@@ -136,7 +139,12 @@ pub fn canonical(variant: &Variant) -> String {
     if let Some(v) = &s.version {
         ops.push(format!("v{v}"));
     }
-    format!("{}/{}.{}", variant.original, ops.join("_"), s.format.extension())
+    format!(
+        "{}/{}.{}",
+        variant.original,
+        ops.join("_"),
+        s.format.extension()
+    )
 }
 
 /// Parses a canonical variant key (decoded, with or without a leading slash). Anything that
@@ -158,13 +166,20 @@ pub fn parse_canonical(key: &str) -> Result<Variant, ParseError> {
     let mut parts = ops.split('_').peekable();
     let number = |t: &str, prefix: char| -> Option<u32> {
         let digits = t.strip_prefix(prefix)?;
-        if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        if digits.is_empty()
+            || digits.starts_with('0')
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+        {
             return None;
         }
         digits.parse().ok()
     };
-    let width = parts.next_if(|t| number(t, 'w').is_some()).and_then(|t| number(t, 'w'));
-    let height = parts.next_if(|t| number(t, 'h').is_some()).and_then(|t| number(t, 'h'));
+    let width = parts
+        .next_if(|t| number(t, 'w').is_some())
+        .and_then(|t| number(t, 'w'));
+    let height = parts
+        .next_if(|t| number(t, 'h').is_some())
+        .and_then(|t| number(t, 'h'));
     let fit = parts.next().and_then(Fit::from_name).ok_or_else(not)?;
     let gravity = parts
         .next()
@@ -176,7 +191,10 @@ pub fn parse_canonical(key: &str) -> Result<Variant, ParseError> {
     let background = parts
         .next()
         .and_then(|t| t.strip_prefix("bg"))
-        .filter(|hex| hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .filter(|hex| {
+            hex.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
         .and_then(Rgb::from_hex)
         .ok_or_else(not)?;
     let enlarge = match parts.next() {
@@ -301,6 +319,129 @@ impl Target {
             }
             Target::Prefix(prefix) => vec![format!("/{}*", encode_key(prefix))],
             Target::Variant(key) => vec![format!("/{}", encode_key(key))],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(s: &str) -> Target {
+        Target::parse(s).unwrap()
+    }
+
+    #[test]
+    fn targets_from_what_users_type() {
+        let cat = Target::Original("photos/cat.jpg".into());
+        assert_eq!(target("/photos/cat.jpg"), cat);
+        assert_eq!(target("photos/cat.jpg"), cat);
+        assert_eq!(
+            target("https://d1.cloudfront.net/photos/cat.jpg?w=400&fm=webp"),
+            cat
+        );
+        assert_eq!(target("http://cdn.example.com/photos/cat.jpg#x"), cat);
+        assert_eq!(
+            target("/photos/cat.jpg/w_400,c_fill/cat.webp"),
+            cat,
+            "path form names its original"
+        );
+        assert_eq!(target("/photos/*"), Target::Prefix("photos/".into()));
+        assert_eq!(target("photos/ca*"), Target::Prefix("photos/ca".into()));
+        assert_eq!(target("/*"), Target::Prefix(String::new()));
+        assert_eq!(target("*"), Target::Prefix(String::new()));
+        assert_eq!(
+            target("/photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.webp"),
+            Target::Variant("photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.webp".into())
+        );
+        assert_eq!(
+            target("/photos/caf%C3%A9.jpg"),
+            Target::Original("photos/café.jpg".into())
+        );
+    }
+
+    #[test]
+    fn bad_targets() {
+        for bad in [
+            "",
+            "/",
+            "/photos/*/cat.jpg",
+            "/a/../b.jpg",
+            "/a//b.jpg",
+            "/photos/**",
+            "/a/%FF",
+        ] {
+            assert!(Target::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn purge_prefixes_never_name_an_original() {
+        assert_eq!(target("/photos/cat.jpg").purge_prefix(), "photos/cat.jpg/");
+        assert_eq!(target("/photos/*").purge_prefix(), "photos/");
+        assert_eq!(target("/*").purge_prefix(), "");
+    }
+
+    #[test]
+    fn invalidation_paths_cover_the_original_and_its_variants() {
+        assert_eq!(
+            target("/photos/cat.jpg").invalidation_paths(),
+            vec!["/photos/cat.jpg", "/photos/cat.jpg/*"]
+        );
+        assert_eq!(target("/photos/*").invalidation_paths(), vec!["/photos/*"]);
+        assert_eq!(target("/*").invalidation_paths(), vec!["/*"]);
+        assert_eq!(
+            target("/photos/my cat.jpg").invalidation_paths(),
+            vec!["/photos/my%20cat.jpg", "/photos/my%20cat.jpg/*"]
+        );
+    }
+
+    #[test]
+    fn decode_path_refusals() {
+        let long = format!("/{}.jpg", "a".repeat(MAX_ORIGINAL_KEY_BYTES));
+        for bad in [
+            "/",
+            "",
+            "/a/./b.jpg",
+            "/a/../b.jpg",
+            "/a//b",
+            "/a/",
+            "/a%5Cb.jpg",
+            "/a%0Ab.jpg",
+            "/%C3",
+            &long,
+        ] {
+            assert!(decode_path(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(decode_path("/a%2Fb.jpg").unwrap(), "a/b.jpg");
+    }
+
+    #[test]
+    fn only_exact_canonical_keys_parse() {
+        let good = "photos/cat.jpg/w400_h300_cover_center_q75_bgffffff_e0.webp";
+        assert!(parse_canonical(good).is_ok());
+        assert!(parse_canonical(&format!("/{good}")).is_ok());
+        for bad in [
+            "photos/cat.jpg/w400_h300_cover_center_q75_bgFFFFFF_e0.webp", // upper-case hex
+            "photos/cat.jpg/w0400_h300_cover_center_q75_bgffffff_e0.webp", // leading zero
+            "photos/cat.jpg/h300_w400_cover_center_q75_bgffffff_e0.webp", // wrong order
+            "photos/cat.jpg/w400_cover_center_q75_bgffffff_e0.webp", // cover with one dimension
+            "photos/cat.jpg/w400_h300_inside_north_q75_bgffffff_e0.webp", // gravity that cannot matter
+            "photos/cat.jpg/w400_inside_center_q75_bg000000_e0.webp",     // bg that cannot show
+            "photos/cat.jpg/inside_center_q75_bgffffff_e1.webp",          // enlarge without a size
+            "photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.png",      // png with a quality
+            "photos/cat.jpg/w400_inside_center_bgffffff_e0.jpg",          // jpeg without one
+            "photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.jpeg",     // one spelling: jpg
+            "photos/cat.jpg/w400_inside_center_q101_bgffffff_e0.jpg",
+            "photos/cat.jpg/w99999_inside_center_q75_bgffffff_e0.jpg",
+            "photos/cat.jpg/w400_inside_center_q75_bgffffff_e0_v.webp",
+            "photos/cat.jpg/w400_inside_center_q75_bgffffff_e0_x.webp",
+            "photos/cat.txt/w400_inside_center_q75_bgffffff_e0.webp",
+            "photos/../cat.jpg/w400_inside_center_q75_bgffffff_e0.webp",
+            "cat.jpg",
+            "",
+        ] {
+            assert!(parse_canonical(bad).is_err(), "{bad}");
         }
     }
 }

@@ -106,8 +106,9 @@ impl Params {
                 format!("{name}={value}")
             };
             let lower = name.to_ascii_lowercase();
-            let param = Param::from_query_name(&lower)
-                .ok_or_else(|| ParseError::new(&token, ErrorKind::UnknownParam(name.to_string())))?;
+            let param = Param::from_query_name(&lower).ok_or_else(|| {
+                ParseError::new(&token, ErrorKind::UnknownParam(name.to_string()))
+            })?;
             let fit_spelling = FitSpelling::Query;
             params.set(param, &token, &value, fit_spelling)?;
         }
@@ -229,8 +230,8 @@ impl Params {
                 self.quality = Some(n as u8);
             }
             Param::Dpr => {
-                let tenths =
-                    parse_tenths(value).ok_or_else(|| invalid("a number with at most one decimal"))?;
+                let tenths = parse_tenths(value)
+                    .ok_or_else(|| invalid("a number with at most one decimal"))?;
                 if !(u32::from(DPR_MIN)..=u32::from(DPR_MAX)).contains(&tenths) {
                     return Err(err(ErrorKind::OutOfRange {
                         param: "dpr",
@@ -315,10 +316,18 @@ mod tests {
     #[test]
     fn every_query_alias_sets_the_same_field() {
         for name in ["w", "width", "W", "Width"] {
-            assert_eq!(q(&format!("{name}=400")).unwrap().width, Some(400), "{name}");
+            assert_eq!(
+                q(&format!("{name}=400")).unwrap().width,
+                Some(400),
+                "{name}"
+            );
         }
         for name in ["h", "height", "HEIGHT"] {
-            assert_eq!(q(&format!("{name}=300")).unwrap().height, Some(300), "{name}");
+            assert_eq!(
+                q(&format!("{name}=300")).unwrap().height,
+                Some(300),
+                "{name}"
+            );
         }
         for name in ["fm", "format", "f", "FM"] {
             assert_eq!(
@@ -330,10 +339,16 @@ mod tests {
             assert_eq!(q(&format!("{name}=75")).unwrap().quality, Some(75));
         }
         for name in ["g", "gravity"] {
-            assert_eq!(q(&format!("{name}=north")).unwrap().gravity, Some(Gravity::North));
+            assert_eq!(
+                q(&format!("{name}=north")).unwrap().gravity,
+                Some(Gravity::North)
+            );
         }
         for name in ["p", "preset"] {
-            assert_eq!(q(&format!("{name}=Thumb")).unwrap().preset.as_deref(), Some("thumb"));
+            assert_eq!(
+                q(&format!("{name}=Thumb")).unwrap().preset.as_deref(),
+                Some("thumb")
+            );
         }
     }
 
@@ -351,12 +366,17 @@ mod tests {
     fn repeated_parameters_are_refused_under_any_alias() {
         assert_eq!(q("w=1&w=2"), Err(ErrorKind::RepeatedParam("w".into())));
         assert_eq!(q("w=1&width=1"), Err(ErrorKind::RepeatedParam("w".into())));
-        assert_eq!(q("fm=png&f=png"), Err(ErrorKind::RepeatedParam("fm".into())));
+        assert_eq!(
+            q("fm=png&f=png"),
+            Err(ErrorKind::RepeatedParam("fm".into()))
+        );
     }
 
     #[test]
     fn numbers_are_plain_digits() {
-        for bad in ["w=", "w", "w=-1", "w=+4", "w=4.0", "w= 4", "w=0x10", "w=1e3"] {
+        for bad in [
+            "w=", "w", "w=-1", "w=+4", "w=4.0", "w= 4", "w=0x10", "w=1e3",
+        ] {
             assert!(
                 matches!(q(bad), Err(ErrorKind::InvalidValue { param: "w", .. })),
                 "{bad}: {:?}",
@@ -368,19 +388,46 @@ mod tests {
 
     #[test]
     fn quality_dpr_enlarge_and_bg_forms() {
-        assert!(matches!(q("q=0"), Err(ErrorKind::OutOfRange { param: "q", .. })));
-        assert!(matches!(q("q=101"), Err(ErrorKind::OutOfRange { param: "q", .. })));
+        assert!(matches!(
+            q("q=0"),
+            Err(ErrorKind::OutOfRange { param: "q", .. })
+        ));
+        assert!(matches!(
+            q("q=101"),
+            Err(ErrorKind::OutOfRange { param: "q", .. })
+        ));
         assert_eq!(q("dpr=1.5").unwrap().dpr, Some(15));
         assert_eq!(q("dpr=2").unwrap().dpr, Some(20));
         assert_eq!(q("dpr=2.0").unwrap().dpr, Some(20));
-        assert!(matches!(q("dpr=1.25"), Err(ErrorKind::InvalidValue { param: "dpr", .. })));
-        assert!(matches!(q("dpr=0.5"), Err(ErrorKind::OutOfRange { param: "dpr", .. })));
-        assert!(matches!(q("dpr=4.1"), Err(ErrorKind::OutOfRange { param: "dpr", .. })));
-        assert!(matches!(q("dpr=.5"), Err(ErrorKind::InvalidValue { param: "dpr", .. })));
+        assert!(matches!(
+            q("dpr=1.25"),
+            Err(ErrorKind::InvalidValue { param: "dpr", .. })
+        ));
+        assert!(matches!(
+            q("dpr=0.5"),
+            Err(ErrorKind::OutOfRange { param: "dpr", .. })
+        ));
+        assert!(matches!(
+            q("dpr=4.1"),
+            Err(ErrorKind::OutOfRange { param: "dpr", .. })
+        ));
+        assert!(matches!(
+            q("dpr=.5"),
+            Err(ErrorKind::InvalidValue { param: "dpr", .. })
+        ));
         assert_eq!(q("enlarge=1").unwrap().enlarge, Some(true));
-        assert!(matches!(q("enlarge=yes"), Err(ErrorKind::InvalidValue { .. })));
-        assert!(matches!(q("bg=fff"), Err(ErrorKind::InvalidValue { param: "bg", .. })));
-        assert!(matches!(q("bg=gggggg"), Err(ErrorKind::InvalidValue { param: "bg", .. })));
+        assert!(matches!(
+            q("enlarge=yes"),
+            Err(ErrorKind::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            q("bg=fff"),
+            Err(ErrorKind::InvalidValue { param: "bg", .. })
+        ));
+        assert!(matches!(
+            q("bg=gggggg"),
+            Err(ErrorKind::InvalidValue { param: "bg", .. })
+        ));
     }
 
     #[test]
@@ -395,13 +442,18 @@ mod tests {
     #[test]
     fn percent_encoded_names_decode_before_lookup() {
         assert_eq!(q("%77=10").unwrap().width, Some(10));
-        assert_eq!(q("utm%5Fsource=x"), Err(ErrorKind::UnknownParam("utm_source".into())));
+        assert_eq!(
+            q("utm%5Fsource=x"),
+            Err(ErrorKind::UnknownParam("utm_source".into()))
+        );
     }
 
     #[test]
     fn path_tokens() {
-        let p = Params::from_path_segment("w_400,h_300,c_fill,g_north_east,q_75,dpr_2,v_3,s_medium,f_webp,b_rgb:00ff00")
-            .unwrap();
+        let p = Params::from_path_segment(
+            "w_400,h_300,c_fill,g_north_east,q_75,dpr_2,v_3,s_medium,f_webp,b_rgb:00ff00",
+        )
+        .unwrap();
         assert_eq!(p.width, Some(400));
         assert_eq!(p.height, Some(300));
         assert_eq!(p.fit, Some(Fit::Cover));
@@ -420,9 +472,16 @@ mod tests {
             ("c_limit", Fit::Inside),
         ];
         for (token, fit) in fits {
-            assert_eq!(Params::from_path_segment(token).unwrap().fit, Some(fit), "{token}");
+            assert_eq!(
+                Params::from_path_segment(token).unwrap().fit,
+                Some(fit),
+                "{token}"
+            );
         }
-        assert_eq!(Params::from_path_segment("c_limit").unwrap().enlarge, Some(false));
+        assert_eq!(
+            Params::from_path_segment("c_limit").unwrap().enlarge,
+            Some(false)
+        );
         assert!(matches!(
             Params::from_path_segment("c_cover").map_err(|e| e.kind),
             Err(ErrorKind::InvalidValue { param: "fit", .. })

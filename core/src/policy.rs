@@ -182,7 +182,10 @@ impl Policy {
     /// error is text to look for when pointing at a line.
     fn validate(&self) -> Result<(), (Option<String>, String)> {
         if self.formats.is_empty() {
-            return Err((Some("formats".into()), "`formats` must name at least one format".into()));
+            return Err((
+                Some("formats".into()),
+                "`formats` must name at least one format".into(),
+            ));
         }
         if let Some(w) = self.widths.iter().find(|&&w| w > self.max_width) {
             return Err((
@@ -206,10 +209,22 @@ impl Policy {
             }
             let p = &preset.params;
             if let Some(w) = p.width.filter(|&w| w > self.max_width) {
-                return Err((needle, format!("preset `{name}`: w={w} is above `max_width` ({})", self.max_width)));
+                return Err((
+                    needle,
+                    format!(
+                        "preset `{name}`: w={w} is above `max_width` ({})",
+                        self.max_width
+                    ),
+                ));
             }
             if let Some(h) = p.height.filter(|&h| h > self.max_height) {
-                return Err((needle, format!("preset `{name}`: h={h} is above `max_height` ({})", self.max_height)));
+                return Err((
+                    needle,
+                    format!(
+                        "preset `{name}`: h={h} is above `max_height` ({})",
+                        self.max_height
+                    ),
+                ));
             }
             if p.width == Some(0) || p.height == Some(0) {
                 return Err((needle, format!("preset `{name}`: dimensions start at 1")));
@@ -217,7 +232,10 @@ impl Policy {
             if let Some(crate::spec::FormatRequest::Fixed(f)) = p.format
                 && !self.formats.contains(&f)
             {
-                return Err((needle, format!("preset `{name}`: format `{f}` is not in `formats`")));
+                return Err((
+                    needle,
+                    format!("preset `{name}`: format `{f}` is not in `formats`"),
+                ));
             }
         }
         Ok(())
@@ -266,7 +284,9 @@ fn widths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
 fn quality<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
     let n = i64::deserialize(d)?;
     if !(1..=100).contains(&n) {
-        return Err(de::Error::custom(format!("quality must be between 1 and 100, got {n}")));
+        return Err(de::Error::custom(format!(
+            "quality must be between 1 and 100, got {n}"
+        )));
     }
     Ok(n as u8)
 }
@@ -281,7 +301,14 @@ mod tests {
         assert_eq!(Policy::from_toml_str("").unwrap(), Policy::default());
         let p = Policy::default();
         assert_eq!((p.max_width, p.max_height), (4096, 4096));
-        assert_eq!(p.quality, Qualities { jpeg: 80, webp: 75, avif: 50 });
+        assert_eq!(
+            p.quality,
+            Qualities {
+                jpeg: 80,
+                webp: 75,
+                avif: 50
+            }
+        );
         assert_eq!(p.formats, Format::ALL.to_vec());
         assert!(!p.presets_only && p.widths.is_empty() && p.presets.is_empty());
     }
@@ -314,7 +341,10 @@ enlarge = true
         assert_eq!(p.quality.jpeg, 85);
         assert_eq!(p.quality.webp, 75, "unset qualities keep their default");
         let thumb = &p.presets["thumb"].params;
-        assert_eq!((thumb.width, thumb.height, thumb.fit), (Some(300), Some(300), Some(Fit::Cover)));
+        assert_eq!(
+            (thumb.width, thumb.height, thumb.fit),
+            (Some(300), Some(300), Some(Fit::Cover))
+        );
         assert_eq!(thumb.format, Some(FormatRequest::Fixed(Format::Webp)));
         assert_eq!(thumb.dpr, Some(15));
         assert_eq!(thumb.enlarge, Some(true));

@@ -61,7 +61,9 @@ pub(crate) fn resolve(
     let (format, auto_format) = match params.format.unwrap_or(FormatRequest::Auto) {
         FormatRequest::Auto => (negotiate(accept, original, &policy.formats), true),
         FormatRequest::Fixed(f) if policy.formats.contains(&f) => (f, false),
-        FormatRequest::Fixed(f) => return Err(err(f.as_str(), ErrorKind::FormatNotAllowed(f.as_str()))),
+        FormatRequest::Fixed(f) => {
+            return Err(err(f.as_str(), ErrorKind::FormatNotAllowed(f.as_str())));
+        }
     };
 
     for (name, value, max) in [
@@ -71,16 +73,30 @@ pub(crate) fn resolve(
         if let Some(n) = value
             && !(1..=max).contains(&n)
         {
-            return Err(err(&n.to_string(), ErrorKind::OutOfRange { param: name, min: 1, max }));
+            return Err(err(
+                &n.to_string(),
+                ErrorKind::OutOfRange {
+                    param: name,
+                    min: 1,
+                    max,
+                },
+            ));
         }
     }
 
-    let (width, height) = size(params.width, params.height, params.dpr.unwrap_or(DPR_MIN), policy);
+    let (width, height) = size(
+        params.width,
+        params.height,
+        params.dpr.unwrap_or(DPR_MIN),
+        policy,
+    );
     let both = width.is_some() && height.is_some();
     let spec = TransformSpec {
         width,
         height,
-        fit: params.fit.unwrap_or(if both { Fit::Cover } else { Fit::Inside }),
+        fit: params
+            .fit
+            .unwrap_or(if both { Fit::Cover } else { Fit::Inside }),
         gravity: params.gravity.unwrap_or(Gravity::Center),
         format,
         quality: params.quality.or(policy.quality.for_format(format)),
@@ -94,8 +110,14 @@ pub(crate) fn resolve(
 
 /// Folds dpr into the box, clamps it to the policy keeping its aspect ratio, then rounds the
 /// width up to an allowed width (scaling the height with it, so `cover` crops the same shape).
-fn size(width: Option<u32>, height: Option<u32>, dpr: u8, policy: &Policy) -> (Option<u32>, Option<u32>) {
-    let scale = |n: u32, num: f64, den: f64| -> u32 { ((f64::from(n) * num / den).round() as u32).max(1) };
+fn size(
+    width: Option<u32>,
+    height: Option<u32>,
+    dpr: u8,
+    policy: &Policy,
+) -> (Option<u32>, Option<u32>) {
+    let scale =
+        |n: u32, num: f64, den: f64| -> u32 { ((f64::from(n) * num / den).round() as u32).max(1) };
     let mut w = width.map(|w| scale(w, f64::from(dpr), 10.0));
     let mut h = height.map(|h| scale(h, f64::from(dpr), 10.0));
 
@@ -108,7 +130,12 @@ fn size(width: Option<u32>, height: Option<u32>, dpr: u8, policy: &Policy) -> (O
     }
 
     if let (Some(want), Some(&largest)) = (w, policy.widths.last()) {
-        let allowed = policy.widths.iter().copied().find(|&a| a >= want).unwrap_or(largest);
+        let allowed = policy
+            .widths
+            .iter()
+            .copied()
+            .find(|&a| a >= want)
+            .unwrap_or(largest);
         if allowed != want {
             h = h.map(|h| scale(h, f64::from(allowed), f64::from(want)).min(policy.max_height));
             w = Some(allowed);
@@ -123,7 +150,9 @@ impl Policy {
     pub fn admits(&self, original: &str, spec: &TransformSpec) -> bool {
         let fits = spec.width.is_none_or(|w| w <= self.max_width)
             && spec.height.is_none_or(|h| h <= self.max_height)
-            && spec.width.is_none_or(|w| self.widths.is_empty() || self.widths.contains(&w));
+            && spec
+                .width
+                .is_none_or(|w| self.widths.is_empty() || self.widths.contains(&w));
         let format_ok = self.formats.contains(&spec.format)
             || (spec.auto_format && spec.format == legacy_fallback(original));
         if !fits || !format_ok {
@@ -153,5 +182,63 @@ impl Policy {
                 })
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Policy, Route, parse_canonical, route_target};
+
+    fn variant(policy: &Policy, target: &str) -> crate::Variant {
+        match route_target(target, None, policy).unwrap() {
+            Route::Variant(v) => v,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn handler_admission_follows_the_policy() {
+        let widths = Policy::from_toml_str("widths = [320, 640]").unwrap();
+        let ok = variant(&widths, "/a.jpg?w=300&fm=webp");
+        assert!(widths.admits(&ok.original, &ok.spec));
+        // A width the edge would have rounded: valid grammar, refused by this policy.
+        let other = parse_canonical("a.jpg/w300_inside_center_q75_bgffffff_e0.webp").unwrap();
+        assert!(!widths.admits(&other.original, &other.spec));
+        assert!(Policy::default().admits(&other.original, &other.spec));
+
+        let small = Policy::from_toml_str("max_width = 100\nformats = [\"jpeg\"]").unwrap();
+        assert!(
+            !small.admits(&other.original, &other.spec),
+            "too wide and webp"
+        );
+        let fallback = parse_canonical("a.png/w50_inside_center_bgffffff_e0_auto.png").unwrap();
+        assert!(
+            small.admits(&fallback.original, &fallback.spec),
+            "the legacy fallback is always allowed"
+        );
+        let explicit_png = parse_canonical("a.png/w50_inside_center_bgffffff_e0.png").unwrap();
+        assert!(!small.admits(&explicit_png.original, &explicit_png.spec));
+    }
+
+    #[test]
+    fn presets_only_admits_exactly_the_presets() {
+        let policy = Policy::from_toml_str(
+            "presets_only = true\n[presets.thumb]\nw = 300\nh = 300\n[presets.hero]\nw = 1600\nfm = \"jpeg\"\n",
+        )
+        .unwrap();
+        for target in [
+            "/a.jpg?p=thumb&fm=webp",
+            "/a.jpg?p=thumb&dpr=2.5&fm=avif&v=7",
+            "/a.jpg?p=hero&dpr=2",
+            "/a.jpg?p=thumb",
+        ] {
+            let v = variant(&policy, target);
+            assert!(policy.admits(&v.original, &v.spec), "{target}");
+        }
+        let ad_hoc = parse_canonical("a.jpg/w301_h300_cover_center_q75_bgffffff_e0.webp").unwrap();
+        assert!(!policy.admits(&ad_hoc.original, &ad_hoc.spec));
+        let wrong_quality =
+            parse_canonical("a.jpg/w300_h300_cover_center_q76_bgffffff_e0.webp").unwrap();
+        assert!(!policy.admits(&wrong_quality.original, &wrong_quality.spec));
     }
 }

@@ -77,11 +77,18 @@ pub fn route(
     }
     let params = Params::from_query(query)?;
     let spec = resolve(params, &key, accept, policy)?;
-    Ok(Route::Variant(Variant { original: key, spec }))
+    Ok(Route::Variant(Variant {
+        original: key,
+        spec,
+    }))
 }
 
 /// Routes a whole request target (`/photos/cat.jpg?w=400`).
-pub fn route_target(target: &str, accept: Option<&str>, policy: &Policy) -> Result<Route, ParseError> {
+pub fn route_target(
+    target: &str,
+    accept: Option<&str>,
+    policy: &Policy,
+) -> Result<Route, ParseError> {
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
@@ -96,8 +103,10 @@ pub fn route_target(target: &str, accept: Option<&str>, policy: &Policy) -> Resu
 pub(crate) fn split_path_form(key: &str) -> Option<(&str, &str, &str)> {
     let (rest, name) = key.rsplit_once('/')?;
     let (original, ops) = rest.rsplit_once('/')?;
-    (image_extension(original).is_some() && Params::looks_like_path_segment(ops) && !name.is_empty())
-        .then_some((original, ops, name))
+    (image_extension(original).is_some()
+        && Params::looks_like_path_segment(ops)
+        && !name.is_empty())
+    .then_some((original, ops, name))
 }
 
 /// Lists the formats (for messages and the docs) in the order of [`Format::ALL`].

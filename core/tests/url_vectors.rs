@@ -16,7 +16,12 @@ fn every_vector_routes_as_the_table_says() {
         .as_object()
         .unwrap()
         .iter()
-        .map(|(name, text)| (name.clone(), Policy::from_toml_str(text.as_str().unwrap()).unwrap()))
+        .map(|(name, text)| {
+            (
+                name.clone(),
+                Policy::from_toml_str(text.as_str().unwrap()).unwrap(),
+            )
+        })
         .collect();
     let vectors = doc["vectors"].as_array().unwrap();
     assert!(vectors.len() >= 60, "the table keeps at least 60 cases");
@@ -39,14 +44,20 @@ fn every_vector_routes_as_the_table_says() {
                         failures.push(format!("{url}: policy does not admit its own variant"));
                     }
                 }
-                (uri == want.as_str().unwrap()).then_some(()).ok_or(format!("uri {uri}, want {want}"))
+                (uri == want.as_str().unwrap())
+                    .then_some(())
+                    .ok_or(format!("uri {uri}, want {want}"))
             }
             (Err(e), None) => {
                 let want_status = v["status"].as_u64().unwrap();
                 let want_param = v["param"].as_str();
                 (u64::from(e.status()) == want_status && e.param() == want_param)
                     .then_some(())
-                    .ok_or(format!("{} {:?} ({e}), want {want_status} {want_param:?}", e.status(), e.param()))
+                    .ok_or(format!(
+                        "{} {:?} ({e}), want {want_status} {want_param:?}",
+                        e.status(),
+                        e.param()
+                    ))
             }
             (Ok(route), None) => Err(format!("accepted as {}, want a refusal", route.uri())),
             (Err(e), Some(want)) => Err(format!("refused ({e}), want {want}")),
@@ -55,5 +66,10 @@ fn every_vector_routes_as_the_table_says() {
             failures.push(format!("{url} [{}] ({}): {why}", v["policy"], v["note"]));
         }
     }
-    assert!(failures.is_empty(), "{} vectors failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} vectors failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -28,7 +28,15 @@ pub fn imgflex_bin() -> &'static Path {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let out = Command::new(cargo)
             .current_dir(workspace_root())
-            .args(["build", "--quiet", "-p", "imgflex", "--bin", "imgflex", "--message-format=json"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "imgflex",
+                "--bin",
+                "imgflex",
+                "--message-format=json",
+            ])
             .output()
             .expect("run cargo build for the imgflex binary");
         assert!(
@@ -39,7 +47,9 @@ pub fn imgflex_bin() -> &'static Path {
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|msg| msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "imgflex")
+            .filter(|msg| {
+                msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "imgflex"
+            })
             .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
             .expect("cargo reported no imgflex executable")
     })
@@ -49,7 +59,13 @@ pub fn imgflex_bin() -> &'static Path {
 /// developer's environment.
 pub fn imgflex() -> Command {
     let mut cmd = Command::new(imgflex_bin());
-    for var in ["AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "IMGFLEX_CONFIG"] {
+    for var in [
+        "AWS_PROFILE",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "IMGFLEX_CONFIG",
+    ] {
         cmd.env_remove(var);
     }
     cmd.env("NO_COLOR", "1");

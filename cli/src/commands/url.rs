@@ -123,10 +123,22 @@ mod tests {
 
     #[test]
     fn request_targets() {
-        assert_eq!(request_target("photos/cat.jpg", Some("w=1")), "/photos/cat.jpg?w=1");
-        assert_eq!(request_target("/photos/cat.jpg", Some("?w=1")), "/photos/cat.jpg?w=1");
-        assert_eq!(request_target("/photos/cat.jpg?w=1", Some("h=2")), "/photos/cat.jpg?w=1&h=2");
-        assert_eq!(request_target("https://cdn.example.com/a.jpg?w=1", None), "/a.jpg?w=1");
+        assert_eq!(
+            request_target("photos/cat.jpg", Some("w=1")),
+            "/photos/cat.jpg?w=1"
+        );
+        assert_eq!(
+            request_target("/photos/cat.jpg", Some("?w=1")),
+            "/photos/cat.jpg?w=1"
+        );
+        assert_eq!(
+            request_target("/photos/cat.jpg?w=1", Some("h=2")),
+            "/photos/cat.jpg?w=1&h=2"
+        );
+        assert_eq!(
+            request_target("https://cdn.example.com/a.jpg?w=1", None),
+            "/a.jpg?w=1"
+        );
         assert_eq!(request_target("photos/cat.jpg", None), "/photos/cat.jpg");
     }
 }
