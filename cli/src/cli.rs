@@ -69,6 +69,22 @@ pub enum Command {
     ///   imgflex url '/photos/cat.jpg?w=400&fm=auto' --accept 'image/avif,image/webp'
     ///   imgflex url /photos/cat.jpg/w_400,c_fill/cat.webp --output json
     Url(UrlArgs),
+
+    /// Write the CloudFormation templates, with the edge function generated from the policy,
+    /// for review
+    ///
+    /// Writes main.yaml (the stack, with the CloudFront Function's code compiled from
+    /// imgflex.toml), edge.yaml (the us-east-1 WAF stack), bootstrap.yaml (the artifacts
+    /// bucket) and edge-function.js, and reports the function's size against CloudFront's
+    /// 10 KB limit.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Directory to write into (created if missing)
+    #[arg(long, value_name = "DIR", default_value = "imgflex-rendered")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,9 @@
 mod cli;
 mod commands;
 mod config;
+mod edge;
 mod error;
+mod templates;
 mod output;
 
 use std::process::ExitCode;

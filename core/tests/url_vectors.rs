@@ -34,6 +34,10 @@ fn every_vector_routes_as_the_table_says() {
         let verdict = match (&got, v.get("uri")) {
             (Ok(route), Some(want)) => {
                 let uri = route.uri();
+                let kind = if matches!(route, Route::Variant(_)) { "variant" } else { "original" };
+                if v["route"] != kind {
+                    failures.push(format!("{url}: routed as {kind}, the table says {}", v["route"]));
+                }
                 // A variant the edge writes must be one the handler accepts.
                 if let Route::Variant(variant) = route {
                     let back = parse_canonical(&variant.key());

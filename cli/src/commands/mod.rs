@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+mod render;
 mod url;
 
 use crate::cli::{Cli, Command};
@@ -9,5 +10,6 @@ use crate::output::Output;
 pub fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
     match cli.command {
         Command::Url(args) => url::run(args, &cli.global, out),
+        Command::Render(args) => render::run(args, &cli.global, out),
     }
 }

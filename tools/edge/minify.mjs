@@ -1,0 +1,39 @@
+// Minifies templates/edge-function.js into templates/edge-function.min.js, which the CLI
+// embeds. CloudFront Functions allow 10 KB of code and the policy is compiled in, so every
+// byte of the grammar saved is room for presets. Output stays ES5.1 with the import first,
+// as CloudFront's JS runtime 2.0 wants.
+//
+//   node tools/edge/minify.mjs          write the minified file
+//   node tools/edge/minify.mjs --check  exit 1 if the committed file is stale
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { minify } from 'terser';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const source = join(root, 'templates', 'edge-function.js');
+const target = join(root, 'templates', 'edge-function.min.js');
+
+const result = await minify(readFileSync(source, 'utf8'), {
+  module: false,
+  ecma: 5,
+  compress: { toplevel: false, passes: 2 },
+  // `handler` is what CloudFront calls; the policy slot is replaced by `imgflex render`.
+  mangle: { toplevel: false, reserved: ['handler', 'cf'] },
+  format: { comments: false, ecma: 5 },
+});
+const code = result.code + '\n';
+if (!code.includes('__IMGFLEX_POLICY__') || !code.startsWith('import cf from"cloudfront";')) {
+  console.error('minified code lost the policy slot or the leading import');
+  process.exit(1);
+}
+if (process.argv.includes('--check')) {
+  if (readFileSync(target, 'utf8') !== code) {
+    console.error('templates/edge-function.min.js is stale: run `node tools/edge/minify.mjs`');
+    process.exit(1);
+  }
+  console.log(`edge-function.min.js is up to date (${Buffer.byteLength(code)} bytes)`);
+} else {
+  writeFileSync(target, code);
+  console.log(`wrote ${target} (${Buffer.byteLength(code)} bytes)`);
+}
