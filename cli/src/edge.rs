@@ -41,10 +41,15 @@ pub fn function_code(policy: &Policy) -> Result<String, CliError> {
         widths: &policy.widths,
         formats: policy.formats.iter().map(|f| f.as_str()).collect(),
         quality,
-        presets: policy.presets.iter().map(|(name, p)| (name.as_str(), &p.values)).collect(),
+        presets: policy
+            .presets
+            .iter()
+            .map(|(name, p)| (name.as_str(), &p.values))
+            .collect(),
         only: policy.presets_only,
     };
-    let json = serde_json::to_string(&edge).map_err(|e| CliError::new(format!("cannot encode the policy: {e}")))?;
+    let json = serde_json::to_string(&edge)
+        .map_err(|e| CliError::new(format!("cannot encode the policy: {e}")))?;
     let code = MINIFIED.replacen(POLICY_SLOT, &json, 1);
     if code.len() > MAX_FUNCTION_BYTES {
         return Err(CliError::new(format!(
@@ -63,21 +68,38 @@ mod tests {
     #[test]
     fn default_policy_fits_with_room_to_spare() {
         let code = function_code(&Policy::default()).unwrap();
-        assert!(code.len() < MAX_FUNCTION_BYTES - 2000, "{} bytes", code.len());
-        assert!(code.starts_with("import cf from\"cloudfront\";"), "the import must stay first");
+        assert!(
+            code.len() < MAX_FUNCTION_BYTES - 2000,
+            "{} bytes",
+            code.len()
+        );
+        assert!(
+            code.starts_with("import cf from\"cloudfront\";"),
+            "the import must stay first"
+        );
         assert!(!code.contains(POLICY_SLOT));
-        assert!(code.contains(r#"var P={"maxWidth":4096,"maxHeight":4096,"widths":[],"#), "{code}");
+        assert!(
+            code.contains(r#"var P={"maxWidth":4096,"maxHeight":4096,"widths":[],"#),
+            "{code}"
+        );
     }
 
     #[test]
     fn an_oversized_policy_is_refused_with_a_hint() {
         let mut toml = String::new();
         for i in 0..60 {
-            toml.push_str(&format!("[presets.preset_number_{i}]\nw = {}\nh = 300\nfit = \"cover\"\n", 100 + i));
+            toml.push_str(&format!(
+                "[presets.preset_number_{i}]\nw = {}\nh = 300\nfit = \"cover\"\n",
+                100 + i
+            ));
         }
         let policy = Policy::from_toml_str(&toml).unwrap();
         let err = function_code(&policy).unwrap_err();
-        assert!(err.message.contains("over CloudFront's limit of 10240"), "{}", err.message);
+        assert!(
+            err.message.contains("over CloudFront's limit of 10240"),
+            "{}",
+            err.message
+        );
         assert!(err.hint.is_some());
     }
 }

@@ -6,8 +6,8 @@ mod commands;
 mod config;
 mod edge;
 mod error;
-mod templates;
 mod output;
+mod templates;
 
 use std::process::ExitCode;
 

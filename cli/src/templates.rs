@@ -74,15 +74,27 @@ mod tests {
     fn the_block_is_replaced_and_nothing_else_moves() {
         let template = "a:\n  FunctionCode: |\n    old();\n\n    more();\n  Next: 1\nb: 2\n";
         let out = with_function_code(template, "new();\nx();").unwrap();
-        assert_eq!(out, "a:\n  FunctionCode: |\n    new();\n    x();\n\n  Next: 1\nb: 2\n");
+        assert_eq!(
+            out,
+            "a:\n  FunctionCode: |\n    new();\n    x();\n\n  Next: 1\nb: 2\n"
+        );
     }
 
     #[test]
     fn the_main_template_gets_the_generated_code() {
         let rendered = render(&Policy::default()).unwrap();
-        assert!(rendered.main.contains("        import cf from\"cloudfront\";var P={\"maxWidth\":4096"));
+        assert!(
+            rendered
+                .main
+                .contains("        import cf from\"cloudfront\";var P={\"maxWidth\":4096")
+        );
         assert!(!rendered.main.contains("__IMGFLEX_POLICY__"));
-        assert!(!rendered.main.contains("Object.keys(request.querystring).length === 0"), "the placeholder code is gone");
+        assert!(
+            !rendered
+                .main
+                .contains("Object.keys(request.querystring).length === 0"),
+            "the placeholder code is gone"
+        );
         // Everything after the block is intact.
         let tail = MAIN.split_once("  UriOnlyCachePolicy:").unwrap().1;
         assert!(rendered.main.ends_with(tail));

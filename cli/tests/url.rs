@@ -1,10 +1,13 @@
 //! `imgflex url`, run as a user runs it: the real binary, its stdout, stderr and exit code.
 
+// Helpers here unwrap like the tests they serve: a panic is a failed test with its line.
+#![allow(clippy::unwrap_used)]
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 
 fn imgflex() -> Command {
-    let mut cmd = Command::cargo_bin("imgflex").expect("the imgflex binary is built for tests");
+    let mut cmd = Command::cargo_bin("imgflex").unwrap();
     cmd.env("NO_COLOR", "1").env_remove("IMGFLEX_CONFIG");
     cmd
 }

@@ -2,6 +2,9 @@
 //! valid specs round-trip through the key; every spelling of one request gives one key;
 //! nothing a viewer can send panics the parser.
 
+// Helpers here unwrap like the tests they serve: a panic is a failed test with its line.
+#![allow(clippy::unwrap_used)]
+
 use imgflex_core::{
     Fit, Format, Gravity, Policy, Rgb, Target, TransformSpec, Variant, canonical, decode_path,
     parse_canonical, route_target,

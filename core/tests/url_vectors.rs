@@ -2,6 +2,9 @@
 //! The same table runs through the `imgflex` binary and the generated edge function, so the
 //! three cannot drift apart.
 
+// Helpers here unwrap like the tests they serve: a panic is a failed test with its line.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 
 use imgflex_core::{Policy, Route, parse_canonical, route_target};
@@ -34,9 +37,16 @@ fn every_vector_routes_as_the_table_says() {
         let verdict = match (&got, v.get("uri")) {
             (Ok(route), Some(want)) => {
                 let uri = route.uri();
-                let kind = if matches!(route, Route::Variant(_)) { "variant" } else { "original" };
+                let kind = if matches!(route, Route::Variant(_)) {
+                    "variant"
+                } else {
+                    "original"
+                };
                 if v["route"] != kind {
-                    failures.push(format!("{url}: routed as {kind}, the table says {}", v["route"]));
+                    failures.push(format!(
+                        "{url}: routed as {kind}, the table says {}",
+                        v["route"]
+                    ));
                 }
                 // A variant the edge writes must be one the handler accepts.
                 if let Route::Variant(variant) = route {

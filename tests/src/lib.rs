@@ -71,3 +71,78 @@ pub fn imgflex() -> Command {
     cmd.env("NO_COLOR", "1");
     cmd
 }
+
+/// A tool the test suite needs from outside Rust: `.venv/bin/NAME` (what `.ci/setup`
+/// installs, pinned) if present, else `NAME` on `PATH`. Panics with the install command
+/// when neither exists: a missing tool is a failed test, not a skipped one.
+pub fn tool(name: &str) -> PathBuf {
+    let venv = workspace_root().join(".venv/bin").join(name);
+    if venv.is_file() {
+        return venv;
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    on_path.unwrap_or_else(|| {
+        panic!("`{name}` is not installed; run `bash .ci/setup` (installs the pinned test tools into .venv)")
+    })
+}
+
+/// A moto server on a free loopback port, killed when dropped.
+#[derive(Debug)]
+pub struct Moto {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = free_port();
+        let child = Command::new(tool("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server did not listen on {port} within 30 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        moto
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nobody is listening on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral loopback port")
+}
+
+/// The python interpreter of `.venv` (which has boto3 with moto), else `python3`.
+pub fn python() -> PathBuf {
+    let venv = workspace_root().join(".venv/bin/python3");
+    if venv.is_file() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    }
+}

@@ -1,6 +1,9 @@
 //! The shared URL vector table through the real `imgflex url` binary: what a user sees on
 //! the command line is what the core (and the edge) decide.
 
+// Helpers here unwrap like the tests they serve: a panic is a failed test with its line.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 
 use imgflex_tests::{fixture, imgflex};

@@ -33,7 +33,11 @@ impl fmt::Display for Report {
         for file in &self.files {
             writeln!(f, "  {}", file.display())?;
         }
-        write!(f, "lint them with: cfn-lint {}/*.yaml", self.out_dir.display())
+        write!(
+            f,
+            "lint them with: cfn-lint {}/*.yaml",
+            self.out_dir.display()
+        )
     }
 }
 
