@@ -78,6 +78,63 @@ pub enum Command {
     /// bucket) and edge-function.js, and reports the function's size against CloudFront's
     /// 10 KB limit.
     Render(RenderArgs),
+
+    /// Run a URL's transform on a local file, exactly as the Lambda would
+    ///
+    /// QUERY is what follows `?` in an image URL. Prints the output's dimensions, bytes and
+    /// the time the transform took. Nothing is written when the input or the query is bad.
+    ///
+    /// Examples:
+    ///   imgflex transform photo.jpg 'w=300&fit=cover&h=300&fm=webp' -o thumb.webp
+    ///   imgflex transform logo.png 'w=200&fm=auto' --accept 'image/avif' -o logo.avif
+    #[command(verbatim_doc_comment)]
+    Transform(TransformArgs),
+
+    /// Measure the pipeline on a folder of images, the way ../shared/bench measures sharp
+    ///
+    /// Runs each op (thumb, card, hero, avif, png-small, decode-only) on every image,
+    /// single-threaded, input in memory, and reports the median time, output bytes and size,
+    /// and the process's peak RSS during the op. Use it to size the Lambda's memory: see the
+    /// README. With --reference (the outputs of `sharp_bench.js --write-outputs DIR`), adds
+    /// the SSIM of each output against sharp's.
+    #[command(verbatim_doc_comment)]
+    Bench(BenchArgs),
+
+    /// Cross-compile the resize Lambda into the zip `deploy` uploads
+    ///
+    /// Builds the handler sources bundled in this binary with `cargo lambda build --release`
+    /// (cargo-lambda, with Zig as the cross linker) and prints the zip's path, size and
+    /// sha256. A zip already built from the same sources, architecture and toolchain is
+    /// reused. Needs cargo-lambda (`pip install cargo-lambda`, or the checkout's `.venv` from
+    /// `.ci/setup`) and the Rust target of the architecture.
+    ///
+    /// Examples:
+    ///   imgflex build
+    ///   imgflex build --arch x86_64 --out dist --output json
+    #[command(verbatim_doc_comment)]
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The Lambda's CPU architecture
+    #[arg(long, value_enum, default_value_t = Arch::Arm64)]
+    pub arch: Arch,
+
+    /// Directory that keeps the zips, named by a hash of what went into them [default:
+    /// target/imgflex/handler in a checkout, else imgflex/handler in the user cache directory]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Arch {
+    /// Graviton (aarch64-unknown-linux-gnu), what the stack deploys by default
+    #[value(name = "arm64", alias = "aarch64")]
+    Arm64,
+    /// x86_64-unknown-linux-gnu
+    #[value(name = "x86_64", alias = "x86-64", alias = "amd64")]
+    X86_64,
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +142,52 @@ pub struct RenderArgs {
     /// Directory to write into (created if missing)
     #[arg(long, value_name = "DIR", default_value = "imgflex-rendered")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TransformArgs {
+    /// The original image
+    pub input: PathBuf,
+
+    /// The query string, as in a URL without the `?` (`w=300&fm=webp`)
+    pub query: String,
+
+    /// Where to write the result
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub output_file: PathBuf,
+
+    /// The viewer's `Accept` header, for `fm=auto`
+    #[arg(long, value_name = "ACCEPT")]
+    pub accept: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Folder of images [default: the current directory]
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub corpus: PathBuf,
+
+    /// Ops to run, comma-separated [default: all]
+    #[arg(long, value_delimiter = ',', value_name = "OPS")]
+    pub ops: Vec<String>,
+
+    /// Timed runs per cell, after one warm-up; the median is reported [AVIF: at most 5]
+    #[arg(long, default_value_t = 9, value_name = "N")]
+    pub reps: usize,
+
+    /// Also write the rows as JSON (the shape ../shared/bench/compare.py reads)
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// sharp's outputs of the same ops (`sharp_bench.js --write-outputs DIR`), to add the
+    /// SSIM of every output against them
+    #[arg(long, value_name = "DIR")]
+    pub reference: Option<PathBuf>,
+
+    /// Internal: run one cell (IMAGE:OP) in this process and print its row as JSON. The bench
+    /// runs every cell in a child of its own, so each peak RSS is that cell's alone.
+    #[arg(long, hide = true, value_name = "IMAGE:OP")]
+    pub cell: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! `imgflex`: on-the-fly image resizing on AWS. The entry point parses the command line,
 //! runs one subcommand and turns its outcome into an exit code (0 ok, 1 failure, 2 usage).
 
+mod build_support;
 mod cli;
 mod commands;
 mod config;

@@ -178,6 +178,25 @@ impl Policy {
         Ok(policy)
     }
 
+    /// Parses and validates the policy as JSON: how the handler receives it (`IMGFLEX_POLICY`,
+    /// from [`Policy::to_json`]), since CloudFormation parameters are single strings.
+    pub fn from_json_str(source: &str) -> Result<Policy, PolicyError> {
+        let policy: Policy = serde_json::from_str(source).map_err(|e| PolicyError {
+            line: Some(e.line()),
+            message: e.to_string(),
+        })?;
+        policy.validate().map_err(|(_, message)| PolicyError {
+            line: None,
+            message,
+        })?;
+        Ok(policy)
+    }
+
+    /// The policy as compact JSON, for the handler's environment.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
+    }
+
     /// Cross-field rules that one field's deserializer cannot see. The first element of the
     /// error is text to look for when pointing at a line.
     fn validate(&self) -> Result<(), (Option<String>, String)> {
@@ -379,6 +398,19 @@ enlarge = true
 
         let e = err("[presets.thumb]\nutm = 1\n");
         assert!(e.message.contains("utm"), "{e}");
+    }
+
+    #[test]
+    fn json_round_trip_for_the_handler() {
+        let p = Policy::from_toml_str(
+            "widths = [320, 640]\nformats = [\"jpeg\", \"webp\"]\n[presets.thumb]\nw = 300\nfit = \"cover\"\ndpr = 1.5\n",
+        )
+        .unwrap();
+        assert_eq!(Policy::from_json_str(&p.to_json()).unwrap(), p);
+        assert_eq!(Policy::from_json_str("{}").unwrap(), Policy::default());
+        assert!(Policy::from_json_str("{\"max_width\": 0}").is_err());
+        assert!(Policy::from_json_str("{\"presets_only\": true}").is_err());
+        assert!(Policy::from_json_str("{\"bogus\": 1}").is_err());
     }
 
     #[test]

@@ -1,7 +1,12 @@
-//! imgflex's image pipeline (decode ▶ orient ▶ resize/crop ▶ encode) and the resize Lambda.
-//!
-//! The crate is a workspace member from the start so its place in the build is fixed; the
-//! pipeline lands with the image-pipeline issue. It re-exports the core types the pipeline
-//! is written against, so callers depend on one name.
+//! imgflex's image pipeline (decode ▶ orient ▶ resize/crop ▶ encode) and the resize Lambda's
+//! request handling, generic over where originals and variants are stored.
 
-pub use imgflex_core::{Fit, Format, Gravity, TransformSpec, Variant, parse_canonical};
+pub mod lambda;
+pub mod pipeline;
+pub mod s3;
+pub mod service;
+pub mod store;
+
+pub use pipeline::{Limits, Output, PipelineError, transform};
+pub use service::{Reply, Service, Settings};
+pub use store::{MemoryStore, Store};

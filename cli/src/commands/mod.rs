@@ -1,6 +1,9 @@
 //! One module per subcommand; `run` dispatches.
 
+mod bench;
+mod build;
 mod render;
+mod transform;
 mod url;
 
 use crate::cli::{Cli, Command};
@@ -11,5 +14,8 @@ pub fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
     match cli.command {
         Command::Url(args) => url::run(args, &cli.global, out),
         Command::Render(args) => render::run(args, &cli.global, out),
+        Command::Transform(args) => transform::run(args, &cli.global, out),
+        Command::Bench(args) => bench::run(args, out),
+        Command::Build(args) => build::run(args, out),
     }
 }

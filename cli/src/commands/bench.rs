@@ -1,0 +1,331 @@
+//! `imgflex bench`: the pipeline on a folder of images, with the ops and JSON rows of
+//! `../shared/bench` (sharp's reference benchmark), so the two compare cell by cell.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use imgflex_core::{Format, Policy, Route, route_target};
+use imgflex_handler::pipeline::{Limits, Pixels, decode_full, transform};
+use serde::Serialize;
+
+use crate::cli::BenchArgs;
+use crate::error::CliError;
+use crate::output::Output;
+
+/// The ops of `../shared/bench/README.md`, as imgflex queries. sharp enlarges small inputs
+/// for thumb, card, avif and png-small (its default), so those say `enlarge=1`; hero does not.
+const OPS: [(&str, &str); 6] = [
+    ("thumb", "w=300&fm=jpeg&q=80&enlarge=1"),
+    ("card", "w=800&h=600&fit=cover&fm=webp&q=75&enlarge=1"),
+    ("hero", "w=1920&fm=jpeg&q=82"),
+    ("avif", "w=800&fm=avif&q=50&enlarge=1"),
+    ("png-small", "w=256&fm=png&enlarge=1"),
+    ("decode-only", ""),
+];
+
+/// AVIF encodes take seconds: fewer timed runs, as the sharp side does.
+const AVIF_REPS: usize = 5;
+
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct Row {
+    image: String,
+    op: String,
+    median_ms: f64,
+    out_bytes: usize,
+    out_w: u32,
+    out_h: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peak_rss_mb: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ssim: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    rows: Vec<Row>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:28} {:11} {:>9} {:>10} {:>11} {:>8} {:>6}",
+            "image", "op", "ms", "bytes", "size", "rss MB", "ssim"
+        )?;
+        for r in &self.rows {
+            let opt = |v: Option<f64>, digits: usize| {
+                v.map_or("-".to_string(), |v| format!("{v:.digits$}"))
+            };
+            writeln!(
+                f,
+                "{:28} {:11} {:>9.1} {:>10} {:>11} {:>8} {:>6}",
+                r.image,
+                r.op,
+                r.median_ms,
+                r.out_bytes,
+                format!("{}x{}", r.out_w, r.out_h),
+                opt(r.peak_rss_mb, 1),
+                opt(r.ssim, 3)
+            )?;
+        }
+        write!(f, "{} cells", self.rows.len())
+    }
+}
+
+pub fn run(args: BenchArgs, out: &Output) -> Result<(), CliError> {
+    let ops: Vec<(&str, &str)> = if args.ops.is_empty() {
+        OPS.to_vec()
+    } else {
+        args.ops
+            .iter()
+            .map(|name| {
+                OPS.iter()
+                    .find(|(op, _)| op == name)
+                    .copied()
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = OPS.iter().map(|(op, _)| *op).collect();
+                        CliError::new(format!("unknown op `{name}`"))
+                            .hint(format!("ops are {}", names.join(", ")))
+                    })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    if args.reps == 0 {
+        return Err(CliError::new("`--reps` must be at least 1"));
+    }
+    let limits = Limits::default();
+    if let Some(which) = &args.cell {
+        // The child: one cell, its row as one JSON line.
+        let (image, op) = which
+            .rsplit_once(':')
+            .ok_or_else(|| CliError::new("--cell takes IMAGE:OP"))?;
+        let path = args.corpus.join(image);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| CliError::new(format!("cannot read `{}`: {e}", path.display())))?;
+        let query = ops
+            .iter()
+            .find(|(o, _)| *o == op)
+            .map(|(_, q)| *q)
+            .unwrap_or_default();
+        let row = cell(
+            image,
+            &bytes,
+            op,
+            query,
+            args.reps,
+            &limits,
+            args.reference.as_deref(),
+        )?;
+        return out.json(&row);
+    }
+    let images = images(&args.corpus)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| CliError::new(format!("cannot find this executable: {e}")))?;
+    let mut rows = Vec::new();
+    for path in &images {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (op, _) in &ops {
+            if *op == "png-small" && !name.to_ascii_lowercase().ends_with(".png") {
+                continue;
+            }
+            out.status(format_args!("{name} {op}"));
+            rows.push(child_cell(&exe, &args, &name, op)?);
+        }
+    }
+    let report = Report { rows };
+    if let Some(file) = &args.json {
+        let json =
+            serde_json::to_string_pretty(&report).map_err(|e| CliError::new(e.to_string()))?;
+        std::fs::write(file, json + "\n")
+            .map_err(|e| CliError::new(format!("cannot write `{}`: {e}", file.display())))?;
+    }
+    out.data(&report)
+}
+
+/// Runs one cell in a fresh process: the allocator of a long-running process keeps what
+/// earlier cells freed, so an in-process peak would be the run's, not the cell's.
+fn child_cell(exe: &Path, args: &BenchArgs, image: &str, op: &str) -> Result<Row, CliError> {
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["--output", "json", "bench", "--corpus"])
+        .arg(&args.corpus)
+        .args([
+            "--reps",
+            &args.reps.to_string(),
+            "--ops",
+            op,
+            "--cell",
+            &format!("{image}:{op}"),
+        ]);
+    if let Some(reference) = &args.reference {
+        cmd.arg("--reference").arg(reference);
+    }
+    let output = cmd
+        .output()
+        .map_err(|e| CliError::new(format!("cannot run the bench child: {e}")))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(CliError::new(
+            stderr.trim().trim_start_matches("error: ").to_string(),
+        ));
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|e| CliError::new(format!("bench child printed no row: {e}")))
+}
+
+fn images(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        CliError::new(format!("cannot read `{}`: {e}", dir.display()))
+            .hint("pass a folder of images with --corpus DIR")
+    })?;
+    let mut images: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(imgflex_core::image_extension)
+                    .is_some()
+        })
+        .collect();
+    images.sort();
+    if images.is_empty() {
+        return Err(CliError::new(format!("no images in `{}`", dir.display()))
+            .hint("the bench reads .jpg, .png, .webp, .gif and .avif files"));
+    }
+    Ok(images)
+}
+
+fn cell(
+    name: &str,
+    bytes: &[u8],
+    op: &str,
+    query: &str,
+    reps: usize,
+    limits: &Limits,
+    reference: Option<&Path>,
+) -> Result<Row, CliError> {
+    let failed = |e: &dyn fmt::Display| CliError::new(format!("`{name}` {op}: {e}"));
+    let spec = if query.is_empty() {
+        None
+    } else {
+        match route_target(
+            &format!("/{}?{query}", imgflex_core::encode_key(name)),
+            None,
+            &Policy::default(),
+        ) {
+            Ok(Route::Variant(v)) => Some(v.spec),
+            Ok(_) => None,
+            Err(e) => return Err(failed(&e)),
+        }
+    };
+    let reps = if spec.as_ref().is_some_and(|s| s.format == Format::Avif) {
+        reps.min(AVIF_REPS)
+    } else {
+        reps
+    };
+    let run = || -> Result<(Vec<u8>, u32, u32), CliError> {
+        match &spec {
+            Some(spec) => transform(bytes, spec, limits)
+                .map(|o| (o.bytes, o.width, o.height))
+                .map_err(|e| failed(&e)),
+            None => decode_full(bytes, limits)
+                .map(|p| (p.data, p.width, p.height))
+                .map_err(|e| failed(&e)),
+        }
+    };
+    let mut output = run()?; // warm-up
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let started = Instant::now();
+        output = run()?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    // A fresh process per cell, so the high-water mark is this cell's (plus the binary).
+    let peak_rss_mb = status_mb("VmHWM:");
+    let ssim = match (&spec, reference) {
+        (Some(spec), Some(dir)) => ssim_against(
+            &output.0,
+            spec.format,
+            &dir.join(format!("{name}.{op}.{}", sharp_ext(spec.format))),
+            limits,
+        ),
+        _ => None,
+    };
+    Ok(Row {
+        image: name.to_string(),
+        op: op.to_string(),
+        median_ms: (times[times.len() / 2] * 10_000.0).round() / 10_000.0,
+        out_bytes: output.0.len(),
+        out_w: output.1,
+        out_h: output.2,
+        peak_rss_mb,
+        ssim,
+    })
+}
+
+/// sharp names its outputs by libvips' format names.
+fn sharp_ext(format: Format) -> &'static str {
+    match format {
+        Format::Jpeg => "jpeg",
+        Format::Png => "png",
+        Format::Webp => "webp",
+        Format::Avif => "avif",
+    }
+}
+
+/// SSIM of our output against sharp's (1 / (1 + DSSIM), dssim's multi-scale SSIM in L*a*b*).
+/// AVIF has no decoder in the pipeline, so AVIF cells have none; nor do cells whose sizes
+/// differ.
+fn ssim_against(ours: &[u8], format: Format, reference: &Path, limits: &Limits) -> Option<f64> {
+    if format == Format::Avif {
+        return None;
+    }
+    let theirs = decode_full(&std::fs::read(reference).ok()?, limits).ok()?;
+    let ours = decode_full(ours, limits).ok()?;
+    if (ours.width, ours.height) != (theirs.width, theirs.height) {
+        return None;
+    }
+    let dssim = dssim_core::Dssim::new();
+    let image = |p: &Pixels| {
+        let rgb: Vec<rgb::RGB8> = match p.channels {
+            1 => p.data.iter().map(|&v| rgb::RGB8::new(v, v, v)).collect(),
+            3 => p
+                .data
+                .chunks_exact(3)
+                .map(|c| rgb::RGB8::new(c[0], c[1], c[2]))
+                .collect(),
+            // Judge what a viewer sees: alpha over white.
+            _ => p
+                .data
+                .chunks_exact(4)
+                .map(|c| {
+                    let a = u32::from(c[3]);
+                    let over = |v: u8| ((u32::from(v) * a + 255 * (255 - a) + 127) / 255) as u8;
+                    rgb::RGB8::new(over(c[0]), over(c[1]), over(c[2]))
+                })
+                .collect(),
+        };
+        dssim.create_image_rgb(&rgb, p.width as usize, p.height as usize)
+    };
+    let (value, _) = dssim.compare(&image(&theirs)?, image(&ours)?);
+    Some((1.0 / (1.0 + f64::from(value)) * 10_000.0).round() / 10_000.0)
+}
+
+/// A `/proc/self/status` memory line, in MB.
+fn status_mb(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((kb / 1024.0 * 10.0).round() / 10.0)
+}

@@ -1,0 +1,35 @@
+//! The resize Lambda: a function URL behind CloudFront, answering canonical variant keys.
+//! Configuration and the S3 client are built once, at cold start.
+
+use std::sync::Arc;
+
+use imgflex_handler::lambda::respond;
+use imgflex_handler::s3::S3Store;
+use imgflex_handler::service::{Service, Settings};
+use lambda_http::{Error, Request, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let (settings, buckets) = Settings::from_env(|name| std::env::var(name).ok())
+        .map_err(|e| format!("imgflex handler configuration: {e}"))?;
+    let config = aws_config::load_from_env().await;
+    // An endpoint override (a moto server in tests) answers on one host: address buckets
+    // by path, not by subdomain.
+    let path_style = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(path_style)
+            .build(),
+    );
+    let service = Arc::new(Service::new(
+        S3Store::new(s3, buckets.originals, buckets.variants),
+        settings,
+    ));
+    lambda_http::run(service_fn(move |request: Request| {
+        let service = Arc::clone(&service);
+        async move { respond(&service, request).await }
+    }))
+    .await
+}

@@ -1,0 +1,344 @@
+//! The resize request: a canonical variant key in, an image or a short error out. Generic
+//! over the [`Store`], free of Lambda types, so the Lambda, the tests and `imgflex dev` run
+//! the same code.
+
+use std::time::{Duration, Instant};
+
+use imgflex_core::{Policy, decode_path, parse_canonical};
+use serde::Serialize;
+
+use crate::pipeline::{self, Limits, PipelineError};
+use crate::store::{Fetched, Object, Store};
+
+/// Variants never change: their key names every input that made them.
+pub const VARIANT_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+/// Errors may be fixed (an original uploaded, a bug deployed): cache them briefly.
+pub const ERROR_CACHE_CONTROL: &str = "public, max-age=60";
+
+/// A buffered function-URL response is at most 6 MB of JSON, and the binary body travels as
+/// base64 (4 bytes per 3), which leaves about 4.5 MB of image once headers and the JSON
+/// envelope are counted. Bigger outputs are stored and answered with a 302 to themselves.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4_500_000;
+
+/// Settings read once at cold start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub policy: Policy,
+    pub limits: Limits,
+    pub max_response_bytes: usize,
+}
+
+/// Where the Lambda's configuration comes from: its environment, read once at cold start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Buckets {
+    pub originals: String,
+    pub variants: String,
+}
+
+impl Settings {
+    /// Reads `IMGFLEX_ORIGINALS_BUCKET`, `IMGFLEX_VARIANTS_BUCKET` (required),
+    /// `IMGFLEX_POLICY` (the policy as JSON, default `{}`), and the optional limits
+    /// `IMGFLEX_MAX_SOURCE_BYTES`, `IMGFLEX_MAX_SOURCE_PIXELS`, `IMGFLEX_MAX_OUTPUT_PIXELS`,
+    /// `IMGFLEX_MAX_RESPONSE_BYTES`. `env` is the lookup, so tests need not touch the process.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<(Settings, Buckets), String> {
+        let required = |name: &str| {
+            env(name)
+                .filter(|v| !v.is_empty())
+                .ok_or(format!("{name} is not set"))
+        };
+        let buckets = Buckets {
+            originals: required("IMGFLEX_ORIGINALS_BUCKET")?,
+            variants: required("IMGFLEX_VARIANTS_BUCKET")?,
+        };
+        let policy = match env("IMGFLEX_POLICY").filter(|v| !v.trim().is_empty()) {
+            Some(json) => {
+                Policy::from_json_str(&json).map_err(|e| format!("IMGFLEX_POLICY: {e}"))?
+            }
+            None => Policy::default(),
+        };
+        let number = |name: &str, default: u64| -> Result<u64, String> {
+            env(name).map_or(Ok(default), |v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| format!("{name} must be a number, got `{v}`"))
+            })
+        };
+        let d = Limits::default();
+        let settings = Settings {
+            policy,
+            limits: Limits {
+                max_source_bytes: number("IMGFLEX_MAX_SOURCE_BYTES", d.max_source_bytes)?,
+                max_source_pixels: number("IMGFLEX_MAX_SOURCE_PIXELS", d.max_source_pixels)?,
+                max_output_pixels: number("IMGFLEX_MAX_OUTPUT_PIXELS", d.max_output_pixels)?,
+            },
+            max_response_bytes: number(
+                "IMGFLEX_MAX_RESPONSE_BYTES",
+                DEFAULT_MAX_RESPONSE_BYTES as u64,
+            )? as usize,
+        };
+        Ok((settings, buckets))
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            policy: Policy::default(),
+            limits: Limits::default(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+}
+
+/// An HTTP answer, independent of the server that sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    /// One structured line for the log: what happened, how long each step took, and the
+    /// whole error chain (which the viewer never sees).
+    pub log: RequestLog,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RequestLog {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// `variants` (already stored), `render` (transformed now), or absent (refused early).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<&'static str>,
+    pub fetch_ms: u64,
+    pub transform_ms: u64,
+    pub store_ms: u64,
+    pub in_bytes: u64,
+    pub out_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A real fault: the transform thread died. Everything else is a response.
+#[derive(Debug, thiserror::Error)]
+#[error("the transform task failed: {0}")]
+pub struct Fault(String);
+
+/// The request handler, holding what is built once: the store (its clients) and settings.
+#[derive(Debug)]
+pub struct Service<S> {
+    store: S,
+    settings: Settings,
+}
+
+impl<S: Store + Clone> Service<S> {
+    pub fn new(store: S, settings: Settings) -> Service<S> {
+        Service { store, settings }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Answers one request for `path` (the raw, percent-encoded URI path). HEAD gets the
+    /// headers GET would, and no body.
+    pub async fn handle(&self, method: &str, path: &str) -> Result<Reply, Fault> {
+        let mut reply = self.respond(method, path).await?;
+        if method.eq_ignore_ascii_case("HEAD") {
+            reply.body.clear();
+        }
+        Ok(reply)
+    }
+
+    async fn respond(&self, method: &str, path: &str) -> Result<Reply, Fault> {
+        let mut log = RequestLog {
+            method: method.to_string(),
+            path: path.to_string(),
+            ..RequestLog::default()
+        };
+        if !method.eq_ignore_ascii_case("HEAD") && !method.eq_ignore_ascii_case("GET") {
+            let mut reply = error(405, "only GET and HEAD are served", log, None);
+            reply.headers.push(("allow", "GET, HEAD".into()));
+            return Ok(reply);
+        }
+        // The edge already checked this; the handler re-checks everything (it may be invoked
+        // some other way, and a key is a promise about what gets rendered and stored).
+        let variant = match decode_path(path)
+            .ok()
+            .and_then(|key| parse_canonical(&key).ok())
+        {
+            Some(v) if self.settings.policy.admits(&v.original, &v.spec) => v,
+            _ => return Ok(error(400, "not a canonical variant key", log, None)),
+        };
+        let key = variant.key();
+
+        let started = Instant::now();
+        match self.store.get_variant(&key).await {
+            Ok(Some(object)) => {
+                log.fetch_ms = ms(started.elapsed());
+                log.source = Some("variants");
+                log.out_bytes = object.bytes.len() as u64;
+                let mut headers = vec![
+                    ("content-type", object.content_type),
+                    ("cache-control", object.cache_control),
+                ];
+                if variant.spec.auto_format {
+                    headers.push(("vary", "Accept".into()));
+                }
+                headers.push(("server-timing", format!("fetch;dur={}", log.fetch_ms)));
+                return Ok(finish(200, headers, object.bytes, log));
+            }
+            Ok(None) => {}
+            // Not fatal: rendering again is correct, only slower.
+            Err(e) => log.error = Some(e.to_string()),
+        }
+
+        let limits = self.settings.limits;
+        let original = match self
+            .store
+            .get_original(&variant.original, limits.max_source_bytes)
+            .await
+        {
+            Ok(Fetched::Found(bytes)) => bytes,
+            Ok(Fetched::Missing) => return Ok(error(404, "no such original", log, None)),
+            Ok(Fetched::TooLarge(size)) => {
+                let e = PipelineError::Limits {
+                    what: "source size in bytes",
+                    actual: size,
+                    limit: limits.max_source_bytes,
+                };
+                return Ok(error(413, &e.public_message(), log, Some(e.to_string())));
+            }
+            Err(e) => {
+                return Ok(error(
+                    502,
+                    "the original could not be read",
+                    log,
+                    Some(e.to_string()),
+                ));
+            }
+        };
+        log.fetch_ms = ms(started.elapsed());
+        log.in_bytes = original.len() as u64;
+
+        // Image work is CPU-bound: keep it off the async workers, so a server running this
+        // (imgflex dev) keeps answering while one image renders.
+        let started = Instant::now();
+        let spec = variant.spec.clone();
+        let output =
+            tokio::task::spawn_blocking(move || pipeline::transform(&original, &spec, &limits))
+                .await
+                .map_err(|e| Fault(e.to_string()))?;
+        log.transform_ms = ms(started.elapsed());
+        let output = match output {
+            Ok(o) => o,
+            Err(e) => {
+                return Ok(error(
+                    e.status(),
+                    &e.public_message(),
+                    log,
+                    Some(e.to_string()),
+                ));
+            }
+        };
+        log.source = Some("render");
+        log.out_bytes = output.bytes.len() as u64;
+
+        let object = Object {
+            bytes: output.bytes,
+            content_type: variant.content_type().to_string(),
+            cache_control: VARIANT_CACHE_CONTROL.to_string(),
+        };
+        let oversize = object.bytes.len() > self.settings.max_response_bytes;
+        let started = Instant::now();
+        let body = if oversize {
+            Vec::new()
+        } else {
+            object.bytes.clone()
+        };
+        let stored = self.store.put_variant(&key, object).await;
+        log.store_ms = ms(started.elapsed());
+        let timing = format!(
+            "fetch;dur={}, transform;dur={}, store;dur={}",
+            log.fetch_ms, log.transform_ms, log.store_ms
+        );
+        if oversize {
+            // Too big to answer here: the retry is served by the variants bucket.
+            if let Err(e) = stored {
+                return Ok(error(
+                    503,
+                    "the image could not be stored",
+                    log,
+                    Some(e.to_string()),
+                ));
+            }
+            let headers = vec![
+                ("location", path.to_string()),
+                ("cache-control", "no-store".to_string()),
+                ("server-timing", timing),
+            ];
+            return Ok(finish(302, headers, Vec::new(), log));
+        }
+        if let Err(e) = stored {
+            // The viewer still gets the image; the next miss renders it again.
+            log.error = Some(e.to_string());
+        }
+        let mut headers = vec![
+            ("content-type", variant.content_type().to_string()),
+            ("cache-control", VARIANT_CACHE_CONTROL.to_string()),
+        ];
+        if variant.spec.auto_format {
+            headers.push(("vary", "Accept".into()));
+        }
+        headers.push(("server-timing", timing));
+        Ok(finish(200, headers, body, log))
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+fn finish(
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+    mut log: RequestLog,
+) -> Reply {
+    log.status = status;
+    Reply {
+        status,
+        headers,
+        body,
+        log,
+    }
+}
+
+/// A short public message; the detail goes to the log only. 5xx are never cached.
+fn error(status: u16, message: &str, mut log: RequestLog, detail: Option<String>) -> Reply {
+    if detail.is_some() {
+        log.error = detail;
+    }
+    let cache = if status >= 500 {
+        "no-store"
+    } else {
+        ERROR_CACHE_CONTROL
+    };
+    finish(
+        status,
+        vec![
+            ("content-type", "text/plain; charset=utf-8".into()),
+            ("cache-control", cache.into()),
+        ],
+        format!("{message}\n").into_bytes(),
+        log,
+    )
+}

@@ -1,0 +1,293 @@
+//! The resize request end to end without AWS: function-URL events (or method + path) in, an
+//! in-memory store behind, status, headers and decoded images out.
+
+// Helpers here unwrap like the tests they serve: a panic is a failed test with its line.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+
+use imgflex_core::Policy;
+use imgflex_handler::MemoryStore;
+use imgflex_handler::pipeline::{Limits, decode_full};
+use imgflex_handler::service::{Reply, Service, Settings, VARIANT_CACHE_CONTROL};
+use lambda_http::Body;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+fn rocket() -> Vec<u8> {
+    // A 300x200 JPEG with an Adobe RGB profile (sharp's thumbnail of the corpus rocket).
+    std::fs::read(fixtures().join("golden/rocket-w300.sharp.jpg")).unwrap()
+}
+
+const KEY: &str = "/photos/rocket.jpg/w100_inside_center_q80_bgffffff_e0.jpg";
+
+fn service(settings: Settings) -> Service<MemoryStore> {
+    let store = MemoryStore::new();
+    store.put_original("photos/rocket.jpg", rocket());
+    Service::new(store, settings)
+}
+
+async fn get(service: &Service<MemoryStore>, path: &str) -> Reply {
+    service.handle("GET", path).await.unwrap()
+}
+
+fn dims(reply: &Reply) -> (u32, u32) {
+    let px = decode_full(&reply.body, &Limits::default()).unwrap();
+    (px.width, px.height)
+}
+
+#[tokio::test]
+async fn a_function_url_event_renders_stores_and_answers() {
+    let service = service(Settings::default());
+    let event = std::fs::read_to_string(fixtures().join("function-url-event.json")).unwrap();
+    let request = lambda_http::request::from_str(&event).unwrap();
+    let response = imgflex_handler::lambda::respond(&service, request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let h = response.headers();
+    assert_eq!(h["content-type"], "image/jpeg");
+    assert_eq!(h["cache-control"], VARIANT_CACHE_CONTROL);
+    assert!(h.get("vary").is_none(), "a fixed format does not vary");
+    let timing = h["server-timing"].to_str().unwrap();
+    for step in ["fetch;dur=", "transform;dur=", "store;dur="] {
+        assert!(timing.contains(step), "{timing}");
+    }
+    let Body::Binary(bytes) = response.body() else {
+        panic!("binary body expected");
+    };
+    let px = decode_full(bytes, &Limits::default()).unwrap();
+    assert_eq!((px.width, px.height), (300, 200));
+    let stored = service
+        .store()
+        .variant("photos/rocket.jpg/w300_inside_center_q80_bgffffff_e0.jpg")
+        .unwrap();
+    assert_eq!(stored.content_type, "image/jpeg");
+    assert_eq!(&stored.bytes, bytes);
+}
+
+#[tokio::test]
+async fn a_stored_variant_is_served_without_reading_the_original() {
+    let service = service(Settings::default());
+    let first = get(&service, KEY).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.log.source, Some("render"));
+    assert_eq!(service.store().original_reads(), 1);
+    let second = get(&service, KEY).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(second.log.source, Some("variants"));
+    assert_eq!(second.body, first.body);
+    assert_eq!(
+        service.store().original_reads(),
+        1,
+        "the original was read again"
+    );
+}
+
+#[tokio::test]
+async fn auto_format_varies_on_accept() {
+    let service = service(Settings::default());
+    let reply = get(
+        &service,
+        "/photos/rocket.jpg/w100_inside_center_q75_bgffffff_e0_auto.webp",
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("image/webp"));
+    assert_eq!(reply.header("vary"), Some("Accept"));
+    assert_eq!(dims(&reply).0, 100);
+    // And from the variants bucket, too.
+    let again = get(
+        &service,
+        "/photos/rocket.jpg/w100_inside_center_q75_bgffffff_e0_auto.webp",
+    )
+    .await;
+    assert_eq!(again.header("vary"), Some("Accept"));
+}
+
+#[tokio::test]
+async fn only_canonical_keys_the_policy_admits() {
+    let service = service(Settings::default());
+    for path in [
+        "/photos/rocket.jpg",
+        "/photos/rocket.jpg/w_100/rocket.jpg",
+        "/photos/rocket.jpg/w100_cover_center_q80_bgffffff_e0.jpg",
+        "/photos/rocket.jpg/W100_inside_center_q80_bgffffff_e0.jpg",
+        "/photos/../rocket.jpg/w100_inside_center_q80_bgffffff_e0.jpg",
+        "/",
+    ] {
+        let reply = get(&service, path).await;
+        assert_eq!(reply.status, 400, "{path}");
+        assert_eq!(reply.header("cache-control"), Some("public, max-age=60"));
+        assert_eq!(
+            String::from_utf8(reply.body).unwrap(),
+            "not a canonical variant key\n"
+        );
+    }
+    let narrow = service_with_policy("widths = [320, 640]");
+    assert_eq!(
+        get(&narrow, KEY).await.status,
+        400,
+        "w100 is not an allowed width"
+    );
+    assert_eq!(
+        narrow.store().original_reads(),
+        0,
+        "nothing was fetched for a refused key"
+    );
+}
+
+fn service_with_policy(toml: &str) -> Service<MemoryStore> {
+    service(Settings {
+        policy: Policy::from_toml_str(toml).unwrap(),
+        ..Settings::default()
+    })
+}
+
+#[tokio::test]
+async fn missing_original_is_a_short_lived_404() {
+    let service = service(Settings::default());
+    let reply = get(
+        &service,
+        "/photos/missing.jpg/w100_inside_center_q80_bgffffff_e0.jpg",
+    )
+    .await;
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.header("cache-control"), Some("public, max-age=60"));
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+}
+
+#[tokio::test]
+async fn only_get_and_head() {
+    let service = service(Settings::default());
+    for method in ["POST", "PUT", "DELETE", "OPTIONS"] {
+        let reply = service.handle(method, KEY).await.unwrap();
+        assert_eq!(reply.status, 405, "{method}");
+        assert_eq!(reply.header("allow"), Some("GET, HEAD"));
+    }
+    let head = service.handle("HEAD", KEY).await.unwrap();
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-type"), Some("image/jpeg"));
+}
+
+#[tokio::test]
+async fn bad_originals_are_client_errors_with_public_messages() {
+    let service = service(Settings {
+        limits: Limits {
+            max_source_bytes: 100_000,
+            ..Limits::default()
+        },
+        ..Settings::default()
+    });
+    let store = service.store();
+    let hostile = |name: &str| std::fs::read(fixtures().join("hostile").join(name)).unwrap();
+    store.put_original("big.jpg", vec![0xFF; 100_001]);
+    store.put_original("page.jpg", hostile("error-page.jpg"));
+    store.put_original("bomb.png", hostile("bomb-60000x60000.png"));
+    store.put_original("cut.jpg", hostile("truncated.jpg"));
+    for (original, ext, status) in [
+        ("big.jpg", "jpg", 413),
+        ("bomb.png", "jpg", 413),
+        ("page.jpg", "jpg", 415),
+        ("cut.jpg", "jpg", 422),
+    ] {
+        let path = format!("/{original}/w100_inside_center_q80_bgffffff_e0.{ext}");
+        let reply = get(&service, &path).await;
+        assert_eq!(reply.status, status, "{original}");
+        let body = String::from_utf8(reply.body.clone()).unwrap();
+        assert!(
+            !body.contains("libjpeg") && !body.contains("png"),
+            "leaks detail: {body}"
+        );
+        assert!(reply.log.error.is_some(), "the log keeps the detail");
+        assert!(
+            store.variant(&path[1..]).is_none(),
+            "nothing stored for a failure"
+        );
+    }
+}
+
+#[tokio::test]
+async fn oversize_outputs_are_stored_then_redirected() {
+    let service = service(Settings {
+        max_response_bytes: 1_000,
+        ..Settings::default()
+    });
+    let reply = get(&service, KEY).await;
+    assert_eq!(reply.status, 302);
+    assert_eq!(reply.header("location"), Some(KEY));
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    assert!(reply.body.is_empty());
+    let stored = service.store().variant(&KEY[1..]).unwrap();
+    assert!(stored.bytes.len() > 1_000);
+    assert_eq!(stored.content_type, "image/jpeg");
+}
+
+#[tokio::test]
+async fn store_failures_never_leak_and_only_fail_what_they_must() {
+    let service = service(Settings {
+        max_response_bytes: 1_000,
+        ..Settings::default()
+    });
+    service.store().fail_puts();
+    // Oversize: without the stored copy there is nothing to redirect to.
+    let reply = get(&service, KEY).await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    assert!(!String::from_utf8(reply.body).unwrap().contains("injected"));
+    // Normal size: the viewer still gets the image; the log says the store failed.
+    let service = self::service(Settings::default());
+    service.store().fail_puts();
+    let reply = get(&service, KEY).await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.log.error.as_deref().unwrap().contains("injected"));
+}
+
+#[test]
+fn settings_from_the_environment() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let (settings, buckets) = Settings::from_env(env(&[
+        ("IMGFLEX_ORIGINALS_BUCKET", "o"),
+        ("IMGFLEX_VARIANTS_BUCKET", "v"),
+        ("IMGFLEX_POLICY", r#"{"widths":[320,640]}"#),
+        ("IMGFLEX_MAX_RESPONSE_BYTES", "123"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        (buckets.originals.as_str(), buckets.variants.as_str()),
+        ("o", "v")
+    );
+    assert_eq!(settings.policy.widths, vec![320, 640]);
+    assert_eq!(settings.max_response_bytes, 123);
+    assert_eq!(settings.limits, Limits::default());
+
+    let err = Settings::from_env(env(&[("IMGFLEX_VARIANTS_BUCKET", "v")])).unwrap_err();
+    assert!(err.contains("IMGFLEX_ORIGINALS_BUCKET"), "{err}");
+    let err = Settings::from_env(env(&[
+        ("IMGFLEX_ORIGINALS_BUCKET", "o"),
+        ("IMGFLEX_VARIANTS_BUCKET", "v"),
+        ("IMGFLEX_MAX_SOURCE_PIXELS", "lots"),
+    ]))
+    .unwrap_err();
+    assert!(err.contains("IMGFLEX_MAX_SOURCE_PIXELS"), "{err}");
+    let err = Settings::from_env(env(&[
+        ("IMGFLEX_ORIGINALS_BUCKET", "o"),
+        ("IMGFLEX_VARIANTS_BUCKET", "v"),
+        ("IMGFLEX_POLICY", "{\"max_width\": 0}"),
+    ]))
+    .unwrap_err();
+    assert!(err.contains("IMGFLEX_POLICY"), "{err}");
+}
