@@ -374,6 +374,38 @@ impl Tools {
     }
 }
 
+/// The variables cargo sets for the crate it runs (we may be under `cargo run` or a test),
+/// which must not reach the cargo inside cargo-lambda: build scripts that watch them (ring's
+/// `rerun-if-env-changed=CARGO_MANIFEST_DIR`) would rebuild half the dependency tree each
+/// time they come and go. Cargo's own settings (`CARGO_HOME`, `CARGO_TARGET_DIR`,
+/// `CARGO_PROFILE_*`, ...) pass through.
+pub fn inherited_crate_vars(names: impl Iterator<Item = OsString>) -> Vec<OsString> {
+    const EXACT: [&str; 9] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    const PREFIXES: [&str; 4] = [
+        "CARGO_PKG_",
+        "CARGO_BIN_EXE_",
+        "CARGO_CFG_",
+        "CARGO_FEATURE_",
+    ];
+    names
+        .filter(|name| {
+            name.to_str().is_some_and(|name| {
+                EXACT.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+            })
+        })
+        .collect()
+}
+
 pub fn find_on_path(name: &str, path: &OsStr) -> Option<PathBuf> {
     std::env::split_paths(path)
         .map(|dir| dir.join(name))
@@ -614,6 +646,30 @@ mod tests {
             Some(
                 "run `pip install ziglang`, then `apt-get install nasm` (macOS: `brew install nasm`)"
             )
+        );
+    }
+
+    #[test]
+    fn only_the_running_crates_cargo_variables_are_scrubbed() {
+        let names = [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_BIN_EXE_imgflex",
+            "OUT_DIR",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_PROFILE_RELEASE_LTO",
+            "PATH",
+        ];
+        let scrubbed = inherited_crate_vars(names.iter().map(OsString::from));
+        assert_eq!(
+            scrubbed,
+            [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_PKG_NAME",
+                "CARGO_BIN_EXE_imgflex",
+                "OUT_DIR"
+            ]
         );
     }
 

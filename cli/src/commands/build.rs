@@ -151,6 +151,9 @@ fn build(
         .env("PATH", &tools.path)
         .env("CARGO_TARGET_DIR", &target_dir)
         .stdin(Stdio::null());
+    for var in crate::build_support::inherited_crate_vars(std::env::vars_os().map(|(k, _)| k)) {
+        cmd.env_remove(var);
+    }
     out.status(format!(
         "building the handler for {} with cargo lambda (minutes when cold{})",
         arch.name(),
