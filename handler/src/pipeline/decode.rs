@@ -168,7 +168,7 @@ fn jpeg_scale(shrink: f64, progressive: bool) -> u32 {
     } else {
         1
     };
-    if n > 1 && shrink as u32 == n && !(n == 8 && progressive) {
+    if n > 1 && shrink == f64::from(n) && !(n == 8 && progressive) {
         n /= 2;
     }
     n
