@@ -113,6 +113,216 @@ pub enum Command {
     ///   imgflex build --arch x86_64 --out dist --output json
     #[command(verbatim_doc_comment)]
     Build(BuildArgs),
+
+    /// Deploy (or update) the whole stack: artifacts bucket, handler zip, WAF, CDN
+    ///
+    /// Renders the templates from imgflex.toml, builds the handler (as `imgflex build`) and
+    /// uploads it under its sha256, then brings three stacks to their templates, each through
+    /// a change set that is shown before it runs: the bootstrap stack (the artifacts bucket,
+    /// in the stack's region), the edge stack (the WAF web ACL, always in us-east-1) and the
+    /// main stack. Running it again with nothing changed changes nothing. Changes that would
+    /// replace or delete a bucket or a log group stop unless --allow-replace is given.
+    ///
+    /// Examples:
+    ///   imgflex deploy --region eu-west-1
+    ///   imgflex deploy --dry-run
+    ///   imgflex deploy --yes --handler-zip dist/imgflex-handler.zip --output json
+    #[command(verbatim_doc_comment)]
+    Deploy(DeployArgs),
+
+    /// Show where a deployment stands: stacks, distribution, WAF, function, invalidations
+    ///
+    /// Works with nothing deployed, and says so.
+    Status(StatusArgs),
+
+    /// Delete the stacks; the originals bucket and its images are kept
+    ///
+    /// Empties the variants and logs buckets (generated data), then deletes the main stack
+    /// and the edge stack, following each to the end. The originals bucket is retained by
+    /// the stack and kept by this command unless --delete-originals is given and confirmed.
+    /// The bootstrap stack (shared by every stack of the account and region) is kept.
+    ///
+    /// Examples:
+    ///   imgflex destroy
+    ///   imgflex destroy --stack-name imgflex-staging --yes
+    #[command(verbatim_doc_comment)]
+    Destroy(DestroyArgs),
+
+    /// Put original images in place and print their CDN URLs
+    ///
+    /// Each file is checked first (it must be an image imgflex can resize: JPEG, PNG, WebP
+    /// or GIF within the source limits); a file that is not is refused with the reason and
+    /// the others go on (exit 1 if any was refused). Large files go up in parallel parts.
+    /// Replacing an original that has variants purges them, so no stale image is served.
+    /// A directory uploads the images directly in it; --recursive descends into it, keys
+    /// keeping the relative path.
+    ///
+    /// Examples:
+    ///   imgflex upload cat.jpg
+    ///   imgflex upload photos/ --recursive --prefix photos/
+    ///   imgflex upload banner-v2.png --key home/banner.png
+    #[command(verbatim_doc_comment)]
+    Upload(UploadArgs),
+
+    /// Invalidate the CDN's copies of originals and all their variants
+    ///
+    /// PATH is `/photos/cat.jpg`, `photos/cat.jpg`, a prefix `/photos/*`, or a full CDN
+    /// URL; each covers the original and every variant derived from it. One invalidation
+    /// request is made for all of them; its id is printed.
+    ///
+    /// Examples:
+    ///   imgflex invalidate /photos/cat.jpg
+    ///   imgflex invalidate '/photos/*' --wait
+    #[command(verbatim_doc_comment)]
+    Invalidate(InvalidateArgs),
+
+    /// Delete the stored variants of originals (never the originals), then invalidate them
+    ///
+    /// The next request renders each variant again from its original. Only the variants
+    /// bucket is listed or touched, and only keys that are canonical variant keys are
+    /// deleted. Purging everything (`/*`) asks first unless --yes is given.
+    ///
+    /// Examples:
+    ///   imgflex purge /photos/cat.jpg
+    ///   imgflex purge '/photos/*' --dry-run
+    #[command(verbatim_doc_comment)]
+    Purge(PurgeArgs),
+}
+
+/// Where the day-to-day commands find the deployment: the stack's outputs, unless given.
+#[derive(Debug, Clone, Args)]
+pub struct LocationArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    /// The CloudFront distribution [default: from the stack]
+    #[arg(long, value_name = "ID")]
+    pub distribution_id: Option<String>,
+
+    /// The originals bucket [default: from the stack]
+    #[arg(long, value_name = "BUCKET")]
+    pub originals_bucket: Option<String>,
+
+    /// The variants bucket [default: from the stack]
+    #[arg(long, value_name = "BUCKET")]
+    pub variants_bucket: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// Image files, or directories of them
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub paths: Vec<PathBuf>,
+
+    /// Prepended to every key (`photos/` puts cat.jpg at photos/cat.jpg)
+    #[arg(long, value_name = "P", default_value = "")]
+    pub prefix: String,
+
+    /// The key of the one file given (instead of its name)
+    #[arg(long, value_name = "K", conflicts_with_all = ["prefix", "recursive"])]
+    pub key: Option<String>,
+
+    /// Descend into directories
+    #[arg(long, short = 'r')]
+    pub recursive: bool,
+
+    /// Check and list what would be uploaded, upload nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub location: LocationArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InvalidateArgs {
+    /// Originals, prefixes (`/photos/*`) or CDN URLs
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+
+    /// Wait until CloudFront reports the invalidation done
+    #[arg(long)]
+    pub wait: bool,
+
+    #[command(flatten)]
+    pub location: LocationArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PurgeArgs {
+    /// Originals, prefixes (`/photos/*`) or CDN URLs whose variants go
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+
+    /// List what would be deleted, delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask before purging everything
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    #[command(flatten)]
+    pub location: LocationArgs,
+}
+
+/// Which deployment a command works on.
+#[derive(Debug, Clone, Args)]
+pub struct StackArgs {
+    /// The main stack's name; the edge stack is NAME-edge (in us-east-1)
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "imgflex",
+        env = "IMGFLEX_STACK"
+    )]
+    pub stack_name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    /// Execute change sets without asking (asking only happens on a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Show the change sets, then delete them: nothing is created, uploaded or changed
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Allow changes that replace or delete a bucket or a log group (data is lost)
+    #[arg(long)]
+    pub allow_replace: bool,
+
+    /// Deploy this handler zip instead of building one
+    #[arg(long, value_name = "FILE")]
+    pub handler_zip: Option<PathBuf>,
+
+    /// The Lambda's CPU architecture
+    #[arg(long, value_enum, default_value_t = Arch::Arm64)]
+    pub arch: Arch,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    /// Do not ask before deleting (asking only happens on a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Also empty and delete the originals bucket: every uploaded image, every version
+    #[arg(long)]
+    pub delete_originals: bool,
 }
 
 #[derive(Debug, Args)]

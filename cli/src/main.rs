@@ -1,13 +1,17 @@
 //! `imgflex`: on-the-fly image resizing on AWS. The entry point parses the command line,
 //! runs one subcommand and turns its outcome into an exit code (0 ok, 1 failure, 2 usage).
 
+mod aws;
+mod buckets;
 mod build_support;
 mod cli;
 mod commands;
 mod config;
+mod deployed;
 mod edge;
 mod error;
 mod output;
+mod stack;
 mod templates;
 
 use std::process::ExitCode;

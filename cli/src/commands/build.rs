@@ -16,19 +16,19 @@ use crate::output::Output;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "lowercase")]
-enum Outcome {
+pub enum Outcome {
     Built,
     Reused,
 }
 
 #[derive(Debug, Serialize)]
-struct Report {
+pub struct Report {
     outcome: Outcome,
-    zip: PathBuf,
+    pub zip: PathBuf,
     arch: &'static str,
-    bytes: u64,
+    pub bytes: u64,
     /// The zip's own hash: what `deploy` addresses it by.
-    sha256: String,
+    pub sha256: String,
     /// The hash of what went into it (sources, target, compiler): what names the file.
     inputs: String,
 }
@@ -51,6 +51,13 @@ impl fmt::Display for Report {
 }
 
 pub fn run(args: BuildArgs, out: &Output) -> Result<(), CliError> {
+    let report = ensure(args.arch, args.out.as_deref(), out)?;
+    out.data(&report)
+}
+
+/// The handler's zip for `arch`: reused when one built from the same inputs is there,
+/// built otherwise. `deploy` calls this too.
+pub fn ensure(arch: Arch, out_dir: Option<&Path>, out: &Output) -> Result<Report, CliError> {
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::new(format!("cannot read the current directory: {e}")))?;
     let checkout = find_checkout(&cwd);
@@ -60,8 +67,8 @@ pub fn run(args: BuildArgs, out: &Output) -> Result<(), CliError> {
             CliError::new("cannot tell where the user cache directory is")
                 .hint("set `XDG_CACHE_HOME` (or `HOME`)")
         })?;
-    let out_dir = match (&args.out, &checkout) {
-        (Some(dir), _) => dir.clone(),
+    let out_dir = match (out_dir, &checkout) {
+        (Some(dir), _) => dir.to_path_buf(),
         (None, Some(checkout)) => checkout.join("target/imgflex/handler"),
         (None, None) => cache.join("handler"),
     };
@@ -77,24 +84,24 @@ pub fn run(args: BuildArgs, out: &Output) -> Result<(), CliError> {
         &std::env::var_os("PATH").unwrap_or_default(),
     );
     let rustc_version = tools.rustc(&src, &["-vV"])?;
-    let inputs = input_hash(&digest, args.arch, &rustc_version);
+    let inputs = input_hash(&digest, arch, &rustc_version);
     let zip = out_dir.join(format!(
         "imgflex-handler-{}-{}.zip",
-        args.arch.name(),
+        arch.name(),
         &inputs[..16]
     ));
 
-    let outcome = match check_zip(&zip, args.arch) {
+    let outcome = match check_zip(&zip, arch) {
         Ok(()) => Outcome::Reused,
         Err(why) => {
             if zip.exists() {
                 out.verbose(format!("rebuilding: `{}`: {why}", zip.display()));
             }
-            let missing = tools.missing(args.arch, &src, sources.toolchain());
+            let missing = tools.missing(arch, &src, sources.toolchain());
             if !missing.is_empty() {
                 return Err(crate::build_support::missing_error(&missing));
             }
-            build(&tools, &src, &cache, args.arch, &zip, out)?;
+            build(&tools, &src, &cache, arch, &zip, out)?;
             Outcome::Built
         }
     };
@@ -104,10 +111,10 @@ pub fn run(args: BuildArgs, out: &Output) -> Result<(), CliError> {
         .len();
     let sha256 = sha256_file(&zip)
         .map_err(|e| CliError::new(format!("cannot read `{}`: {e}", zip.display())))?;
-    out.data(&Report {
+    Ok(Report {
         outcome,
         zip,
-        arch: args.arch.name(),
+        arch: arch.name(),
         bytes,
         sha256,
         inputs,

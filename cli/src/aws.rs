@@ -1,0 +1,212 @@
+//! The AWS side of the CLI: one SDK configuration from the global flags, the clients built
+//! from it, and SDK failures turned into one message that says what to do.
+
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::config::ProvideCredentials;
+
+use crate::cli::GlobalArgs;
+use crate::error::CliError;
+
+/// CloudFront, its WAF web ACLs and its certificates live in us-east-1 whatever the
+/// region of the stack.
+pub const EDGE_REGION: &str = "us-east-1";
+
+/// An SDK configuration known to have a region and credentials.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    config: SdkConfig,
+    region: String,
+    /// Set in tests (a moto server): S3 then needs path-style addressing.
+    endpoint: Option<String>,
+}
+
+impl Aws {
+    /// Loads credentials and region the way the AWS CLI does (flags, environment, profile,
+    /// SSO, instance role) and checks both are there before any call is made.
+    pub async fn connect(global: &GlobalArgs) -> Result<Aws, CliError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = &global.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(profile) = &global.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &global.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+        let region = config.region().map(ToString::to_string).ok_or_else(|| {
+            CliError::new("no AWS region is configured").hint(
+                "pass `--region us-east-1` (or the region you want), set `AWS_REGION`, \
+                 or set `region` in your profile with `aws configure`",
+            )
+        })?;
+        let provider = config.credentials_provider().ok_or_else(no_credentials)?;
+        if let Err(e) = provider.provide_credentials().await {
+            return Err(no_credentials().hint(format!("{}; ({})", NO_CREDENTIALS_HINT, chain(&e))));
+        }
+        Ok(Aws {
+            config,
+            region,
+            endpoint: global.endpoint_url.clone(),
+        })
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The account the credentials belong to, from STS: the first call, so a bad key fails
+    /// here with a clear message rather than halfway through a deploy.
+    pub async fn account(&self) -> Result<String, CliError> {
+        let identity = aws_sdk_sts::Client::new(&self.config)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| sdk_error("cannot identify the AWS account (sts:GetCallerIdentity)", e))?;
+        Ok(identity.account().unwrap_or("unknown").to_string())
+    }
+
+    fn in_region(&self, region: &str) -> SdkConfig {
+        self.config
+            .to_builder()
+            .region(Region::new(region.to_string()))
+            .build()
+    }
+
+    pub fn cloudformation(&self) -> aws_sdk_cloudformation::Client {
+        aws_sdk_cloudformation::Client::new(&self.config)
+    }
+
+    pub fn cloudformation_in(&self, region: &str) -> aws_sdk_cloudformation::Client {
+        aws_sdk_cloudformation::Client::new(&self.in_region(region))
+    }
+
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.config)
+            .force_path_style(self.endpoint.is_some())
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::new(&self.config)
+    }
+
+    /// CloudFront is global; its API is served from us-east-1.
+    pub fn cloudfront(&self) -> aws_sdk_cloudfront::Client {
+        aws_sdk_cloudfront::Client::new(&self.in_region(EDGE_REGION))
+    }
+
+    /// Web ACLs of scope CLOUDFRONT are only visible from us-east-1.
+    pub fn wafv2_edge(&self) -> aws_sdk_wafv2::Client {
+        aws_sdk_wafv2::Client::new(&self.in_region(EDGE_REGION))
+    }
+}
+
+const NO_CREDENTIALS_HINT: &str = "run `aws configure` (or `aws sso login --profile NAME` and pass \
+     `--profile NAME`), or set `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`";
+
+fn no_credentials() -> CliError {
+    CliError::new("no AWS credentials found").hint(NO_CREDENTIALS_HINT)
+}
+
+/// The messages of an error and its sources, joined: SDK errors put the useful part
+/// (connection refused, the service's message) a few levels down.
+pub fn chain(err: &dyn StdError) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            let _ = write!(text, ": {next}");
+        }
+        source = e.source();
+    }
+    text
+}
+
+/// The service's error code, when the failure is an answer from the service.
+pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(e) => e.err().code(),
+        _ => None,
+    }
+}
+
+/// One clear message for a failed AWS call: `what` was being done, then why, then how to
+/// fix the failures users can fix (credentials, permissions, reaching the endpoint).
+pub fn sdk_error<E, R>(what: &str, err: SdkError<E, R>) -> CliError
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let code = e.code().unwrap_or("error");
+            let message = e.message().unwrap_or("no message");
+            let err = CliError::new(format!("{what}: {code}: {message}"));
+            match code {
+                "ExpiredToken"
+                | "ExpiredTokenException"
+                | "InvalidClientTokenId"
+                | "UnrecognizedClientException"
+                | "SignatureDoesNotMatch" => err.hint(
+                    "your AWS credentials are not valid (expired or mistyped): \
+                     refresh them (`aws sso login`, or new keys) and run again",
+                ),
+                "AccessDenied" | "AccessDeniedException" | "AuthorizationError" => err.hint(
+                    "the credentials lack a permission: deploying needs CloudFormation, S3, \
+                     Lambda, IAM, CloudFront and WAF rights (see the README's AWS section)",
+                ),
+                _ => err,
+            }
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            CliError::new(format!("{what}: cannot reach AWS: {}", chain(&err)))
+                .hint("check the network (and `--endpoint-url`, if you passed one)")
+        }
+        _ => CliError::new(format!("{what}: {}", chain(&err))),
+    }
+}
+
+/// A runtime for one command: the CLI is synchronous, the SDK is not.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_joins_sources_without_repeating_them() {
+        let inner = std::io::Error::other("connection refused");
+        let outer = std::io::Error::new(std::io::ErrorKind::Other, inner);
+        assert_eq!(chain(&outer), "connection refused");
+        #[derive(Debug)]
+        struct Wrap(std::io::Error);
+        impl std::fmt::Display for Wrap {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("dispatch failure")
+            }
+        }
+        impl StdError for Wrap {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert_eq!(
+            chain(&Wrap(std::io::Error::other("connection refused"))),
+            "dispatch failure: connection refused"
+        );
+    }
+}

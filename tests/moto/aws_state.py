@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Arrange and inspect a moto server for the CLI's end-to-end tests (tests/tests/deploy.rs).
+
+    python3 aws_state.py --endpoint URL COMMAND [ARGS...]
+
+Each command prints JSON on stdout. The arranging commands stand in for what moto cannot do
+(DESIGN §7); each says which gap it covers. Nothing here is called by the CLI itself.
+"""
+
+import argparse
+import json
+import sys
+
+import boto3
+
+
+def clients(endpoint, region):
+    def client(service, region_name=region):
+        return boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name=region_name,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    return client
+
+
+def edge_resources(client, stack, region):
+    """moto's CloudFormation skips WAFv2 and CloudFront resources. Create the web ACL the edge
+    stack would have made (same name) and the distribution the main stack would have made
+    (same comment), so the CLI finds them the way it does on AWS when outputs are missing."""
+    waf = client("wafv2", "us-east-1")
+    acl = waf.create_web_acl(
+        Name=f"{stack}-edge-web-acl",
+        Scope="CLOUDFRONT",
+        DefaultAction={"Allow": {}},
+        Rules=[
+            {
+                "Name": name,
+                "Priority": i,
+                "Statement": {
+                    "ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": group}
+                },
+                "OverrideAction": {"None": {}},
+                "VisibilityConfig": {
+                    "SampledRequestsEnabled": True,
+                    "CloudWatchMetricsEnabled": True,
+                    "MetricName": name,
+                },
+            }
+            for i, (name, group) in enumerate(
+                [
+                    ("aws-common-rule-set", "AWSManagedRulesCommonRuleSet"),
+                    ("aws-known-bad-inputs", "AWSManagedRulesKnownBadInputsRuleSet"),
+                ]
+            )
+        ],
+        VisibilityConfig={
+            "SampledRequestsEnabled": True,
+            "CloudWatchMetricsEnabled": True,
+            "MetricName": "acl",
+        },
+    )["Summary"]["ARN"]
+    cf = client("cloudfront", "us-east-1")
+    dist = cf.create_distribution(
+        DistributionConfig={
+            "CallerReference": stack,
+            "Comment": f"imgflex {stack} ({region})",
+            "Enabled": True,
+            "WebACLId": acl,
+            "Origins": {
+                "Quantity": 1,
+                "Items": [
+                    {
+                        "Id": "variants",
+                        "DomainName": "variants.s3.amazonaws.com",
+                        "S3OriginConfig": {"OriginAccessIdentity": ""},
+                    }
+                ],
+            },
+            "DefaultCacheBehavior": {
+                "TargetOriginId": "variants",
+                "ViewerProtocolPolicy": "https-only",
+                "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6",
+            },
+        }
+    )["Distribution"]
+    return {"web_acl_arn": acl, "distribution_id": dist["Id"], "domain": dist["DomainName"]}
+
+
+def stuck_stack(client, stack, region):
+    """moto never rolls a stack back: a create whose resource fails stays CREATE_IN_PROGRESS
+    for good. That is the state left behind by a failed or interrupted deploy."""
+    cfn = client("cloudformation")
+    template = """Resources:
+  Broken:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: provided.al2023
+      Handler: bootstrap
+      Role: arn:aws:iam::123456789012:role/none
+      Code: {S3Bucket: no-such-bucket, S3Key: none.zip}
+"""
+    try:
+        cfn.create_stack(StackName=stack, TemplateBody=template)
+    except Exception:  # noqa: BLE001 - moto answers the failure with an unparsable body
+        pass
+    return {"status": cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]}
+
+
+def add_legacy_bucket(client, stack, region):
+    """An older template with one more bucket: the next deploy's change set removes it,
+    which must not happen without --allow-replace."""
+    cfn = client("cloudformation")
+    body = cfn.get_template(StackName=stack)["TemplateBody"]
+    if not isinstance(body, str):
+        body = json.dumps(body)
+    body = body.replace(
+        "\nResources:\n", "\nResources:\n  LegacyBucket:\n    Type: AWS::S3::Bucket\n", 1
+    )
+    params = cfn.describe_stacks(StackName=stack)["Stacks"][0]["Parameters"]
+    cfn.update_stack(
+        StackName=stack,
+        TemplateBody=body,
+        Parameters=[{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in params],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    res = cfn.describe_stack_resources(StackName=stack)["StackResources"]
+    return {"legacy": [r.get("PhysicalResourceId") for r in res if r.get("LogicalResourceId") == "LegacyBucket"]}
+
+
+def fake_handler_zip(path):
+    """A zip `deploy --handler-zip` accepts: an executable `bootstrap` whose ELF header says
+    aarch64. moto's Lambda never runs code (that needs Docker), so building the real handler
+    (minutes) would test nothing more here; tests/tests/build.rs covers the real zip."""
+    import struct
+    import zipfile
+
+    header = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8) + struct.pack("<HHI", 2, 0xB7, 1) + bytes(44)
+    info = zipfile.ZipInfo("bootstrap")
+    info.external_attr = 0o100755 << 16
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(info, header)
+    return {"path": path}
+
+
+def put(client, bucket, key, path):
+    with open(path, "rb") as f:
+        client("s3").put_object(Bucket=bucket, Key=key, Body=f.read())
+    return {"ok": True}
+
+
+def inspect(client, region):
+    """Stacks (both regions), buckets and their objects (key → size and sha of the bytes)."""
+    import hashlib
+
+    out = {"stacks": {}, "buckets": {}}
+    for r in sorted({region, "us-east-1"}):
+        cfn = client("cloudformation", r)
+        for s in cfn.list_stacks()["StackSummaries"]:
+            if s["StackStatus"] != "DELETE_COMPLETE":
+                out["stacks"][f"{s['StackName']}@{r}"] = s["StackStatus"]
+    s3 = client("s3")
+    for b in s3.list_buckets()["Buckets"]:
+        objects = {}
+        for o in s3.list_objects_v2(Bucket=b["Name"]).get("Contents", []):
+            body = s3.get_object(Bucket=b["Name"], Key=o["Key"])["Body"].read()
+            objects[o["Key"]] = hashlib.sha256(body).hexdigest()
+        out["buckets"][b["Name"]] = objects
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--region", default="eu-west-1")
+    ap.add_argument("command")
+    ap.add_argument("args", nargs="*")
+    a = ap.parse_args()
+    client = clients(a.endpoint, a.region)
+    commands = {
+        "edge-resources": lambda: edge_resources(client, a.args[0], a.region),
+        "stuck-stack": lambda: stuck_stack(client, a.args[0], a.region),
+        "add-legacy-bucket": lambda: add_legacy_bucket(client, a.args[0], a.region),
+        "fake-handler-zip": lambda: fake_handler_zip(a.args[0]),
+        "put": lambda: put(client, *a.args),
+        "inspect": lambda: inspect(client, a.region),
+    }
+    json.dump(commands[a.command](), sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
