@@ -5,6 +5,7 @@ mod build_support;
 mod cli;
 mod commands;
 mod config;
+mod dev;
 mod edge;
 mod error;
 mod output;

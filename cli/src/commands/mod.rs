@@ -2,6 +2,7 @@
 
 mod bench;
 mod build;
+mod dev;
 mod render;
 mod transform;
 mod url;
@@ -17,5 +18,6 @@ pub fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
         Command::Transform(args) => transform::run(args, &cli.global, out),
         Command::Bench(args) => bench::run(args, out),
         Command::Build(args) => build::run(args, out),
+        Command::Dev(args) => dev::run(args, &cli.global, out),
     }
 }
