@@ -187,6 +187,22 @@ pub enum Command {
     ///   imgflex purge '/photos/*' --dry-run
     #[command(verbatim_doc_comment)]
     Purge(PurgeArgs),
+
+    /// Run the whole request path on this machine: the edge rewrite, a cache, the handler
+    ///
+    /// Serves http://127.0.0.1:PORT/{key}?w=…, exactly as the deployed stack answers it: the
+    /// edge's URL grammar and policy (400 for junk), the canonical variant key as the cache
+    /// key, a folder as the variants bucket, and on a miss the resize Lambda's own code, in
+    /// process. Responses say `x-imgflex-cache: HIT|MISS` and the key in `x-imgflex-key`.
+    /// Identical concurrent misses are rendered once. `/` is a page to try URLs on; one line
+    /// per request is logged on stderr. No AWS account, no Docker.
+    ///
+    /// Examples:
+    ///   imgflex dev                                  # the built-in sample images
+    ///   imgflex dev --originals ./photos --port 9000
+    ///   curl -sI 'http://127.0.0.1:8080/rocket.jpg?w=300&fm=webp'
+    #[command(verbatim_doc_comment)]
+    Dev(DevArgs),
 }
 
 /// Where the day-to-day commands find the deployment: the stack's outputs, unless given.
@@ -413,4 +429,36 @@ pub struct UrlArgs {
     /// `auto` picks the legacy fallback]
     #[arg(long, value_name = "ACCEPT")]
     pub accept: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Folder of originals, served read-only as the originals bucket (keys are paths below
+    /// it) [default: the sample images built into imgflex]
+    #[arg(long, value_name = "DIR")]
+    pub originals: Option<PathBuf>,
+
+    /// Port to listen on, on 127.0.0.1 only
+    #[arg(long, default_value_t = 8080, value_name = "PORT")]
+    pub port: u16,
+
+    /// Folder for the server's state; variants are stored in DIR/variants [default: one
+    /// folder per originals folder under imgflex/dev in the user cache directory, e.g.
+    /// ~/.cache/imgflex/dev/samples]
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+
+    /// Delete the stored variants before starting (after changing an original in place)
+    #[arg(long)]
+    pub fresh: bool,
+
+    /// Largest image answered directly; bigger ones are stored and redirected, as the
+    /// Lambda does past its 6 MB response limit (for tests)
+    #[arg(
+        long,
+        hide = true,
+        value_name = "BYTES",
+        env = "IMGFLEX_MAX_RESPONSE_BYTES"
+    )]
+    pub max_response_bytes: Option<usize>,
 }

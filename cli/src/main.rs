@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod config;
 mod deployed;
+mod dev;
 mod edge;
 mod error;
 mod output;

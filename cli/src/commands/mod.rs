@@ -6,6 +6,7 @@ mod deploy;
 mod destroy;
 mod invalidate;
 mod purge;
+mod dev;
 mod render;
 mod status;
 mod transform;
@@ -29,5 +30,6 @@ pub fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
         Command::Upload(args) => upload::run(args, &cli.global, out),
         Command::Invalidate(args) => invalidate::run(args, &cli.global, out),
         Command::Purge(args) => purge::run(args, &cli.global, out),
+        Command::Dev(args) => dev::run(args, &cli.global, out),
     }
 }

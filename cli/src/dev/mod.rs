@@ -1,0 +1,622 @@
+//! `imgflex dev`'s server: the deployed request path on one machine. The edge rewrite is
+//! `imgflex_core::route` (the Rust twin the parity table holds to the CloudFront Function),
+//! the cache key is the canonical variant key, a folder is the variants bucket, and a miss
+//! fails over to the resize Lambda's own `Service::handle`, in process. Around it: single-
+//! flight per key, transforms bounded by the cores, a page to try URLs, and a request log.
+
+pub mod flight;
+pub mod samples;
+pub mod store;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use imgflex_core::{ParseError, Policy, Route, Variant, encode_key, route};
+use imgflex_handler::service::{ERROR_CACHE_CONTROL, Reply};
+use imgflex_handler::store::{Fetched, Store};
+use imgflex_handler::{Service, Settings};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use flight::{Flights, Role};
+use store::{DevStore, Originals};
+
+/// The page at `/`: plain HTML and JS, no build step.
+const PAGE: &str = include_str!("page.html");
+
+/// How long Ctrl-C waits for open requests before closing their connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything the server holds, built once.
+#[derive(Debug)]
+pub struct App {
+    policy: Policy,
+    service: Service<DevStore>,
+    store: DevStore,
+    flights: Arc<Flights<Flight>>,
+    /// Transforms are CPU-bound: at most one per core runs at a time, so a burst of misses
+    /// queues here instead of oversubscribing the cores (and memory) with blocking threads.
+    /// Cached variants never take a slot.
+    render_slots: Semaphore,
+    stats: Stats,
+    log_requests: bool,
+    /// What the page says the originals are.
+    originals_label: String,
+}
+
+/// What one handler run produced, shared by every request that waited for it.
+#[derive(Debug, Clone)]
+struct Rendered {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Bytes,
+    /// `variants` (the variants folder had it: a HIT) or `render` (transformed now).
+    source: Option<&'static str>,
+    transform_ms: u64,
+    error: Option<String>,
+}
+
+/// `Err` is a fault of the handler (its transform task died), already turned into text.
+type Flight = Result<Rendered, String>;
+
+impl From<Reply> for Rendered {
+    fn from(reply: Reply) -> Rendered {
+        Rendered {
+            status: reply.status,
+            headers: reply.headers,
+            body: Bytes::from(reply.body),
+            source: reply.log.source,
+            transform_ms: reply.log.transform_ms,
+            error: reply.log.error,
+        }
+    }
+}
+
+/// Counters for `/_imgflex/stats`: what tests and the curious can observe.
+#[derive(Debug, Default)]
+struct Stats {
+    requests: AtomicU64,
+    /// Variant requests served from the variants folder.
+    hits: AtomicU64,
+    /// Variant requests the handler answered without a stored variant.
+    misses: AtomicU64,
+    /// Handler runs that transformed an image (one per miss, however many waited for it).
+    transforms: AtomicU64,
+    /// Requests that waited for another request's run instead of starting their own.
+    coalesced: AtomicU64,
+    /// Requests the edge refused (400).
+    refused: AtomicU64,
+    /// Plain originals served.
+    originals: AtomicU64,
+}
+
+#[derive(Debug, Serialize)]
+struct StatsView {
+    requests: u64,
+    hits: u64,
+    misses: u64,
+    transforms: u64,
+    coalesced: u64,
+    refused: u64,
+    originals: u64,
+}
+
+impl Stats {
+    fn view(&self) -> StatsView {
+        let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        StatsView {
+            requests: get(&self.requests),
+            hits: get(&self.hits),
+            misses: get(&self.misses),
+            transforms: get(&self.transforms),
+            coalesced: get(&self.coalesced),
+            refused: get(&self.refused),
+            originals: get(&self.originals),
+        }
+    }
+}
+
+fn bump(n: &AtomicU64) {
+    n.fetch_add(1, Ordering::Relaxed);
+}
+
+/// What the server is built from.
+#[derive(Debug)]
+pub struct Config {
+    pub policy: Policy,
+    pub settings: Settings,
+    pub store: DevStore,
+    pub log_requests: bool,
+    /// Concurrent transforms (the number of cores).
+    pub render_slots: usize,
+}
+
+/// An answer before it becomes an HTTP response, with what the log line says about it.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Bytes,
+    note: Option<String>,
+}
+
+impl Answer {
+    fn new(status: u16, headers: Vec<(&'static str, String)>, body: impl Into<Bytes>) -> Answer {
+        Answer {
+            status,
+            headers,
+            body: body.into(),
+            note: None,
+        }
+    }
+
+    /// A short public message, as the edge and the handler write theirs.
+    fn text(status: u16, cache_control: &str, message: &str) -> Answer {
+        Answer::new(
+            status,
+            vec![
+                ("content-type", "text/plain; charset=utf-8".into()),
+                ("cache-control", cache_control.into()),
+            ],
+            format!("{message}\n"),
+        )
+    }
+
+    fn json<T: Serialize>(value: &T) -> Answer {
+        match serde_json::to_vec_pretty(value) {
+            Ok(body) => Answer::new(
+                200,
+                vec![
+                    ("content-type", "application/json".into()),
+                    ("cache-control", "no-store".into()),
+                ],
+                body,
+            ),
+            Err(e) => Answer::text(500, "no-store", &format!("cannot encode JSON: {e}")),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn into_response(self, head: bool) -> Response<Full<Bytes>> {
+        let length = self.body.len();
+        let body = if head { Bytes::new() } else { self.body };
+        let mut response = Response::new(Full::new(body));
+        *response.status_mut() =
+            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        for (name, value) in self.headers {
+            // Keys are percent-encoded and messages ASCII, so every value is a valid header;
+            // a value that somehow is not is dropped rather than failing the response.
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.append(name, value);
+            }
+        }
+        // HEAD says how long GET's body is, as S3 and the Lambda do.
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        response
+    }
+}
+
+impl App {
+    pub fn new(config: Config) -> App {
+        let originals_label = match config.store.originals() {
+            Originals::Samples => "the sample images built into imgflex".to_string(),
+            Originals::Dir(dir) => dir.display().to_string(),
+        };
+        App {
+            service: Service::new(config.store.clone(), config.settings),
+            policy: config.policy,
+            store: config.store,
+            flights: Arc::new(Flights::default()),
+            render_slots: Semaphore::new(config.render_slots.max(1)),
+            stats: Stats::default(),
+            log_requests: config.log_requests,
+            originals_label,
+        }
+    }
+
+    /// One request, start to finish: answer, then log.
+    async fn serve(self: Arc<App>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let started = Instant::now();
+        bump(&self.stats.requests);
+        let method = request.method().clone();
+        let target = request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| "/".to_string(), |pq| pq.as_str().to_string());
+        let accept = request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let answer = self
+            .answer(
+                &method,
+                request.uri().path(),
+                request.uri().query(),
+                accept.as_deref(),
+                &target,
+            )
+            .await;
+        if self.log_requests {
+            eprintln!("{}", log_line(&method, &target, &answer, started.elapsed()));
+        }
+        answer.into_response(method == Method::HEAD)
+    }
+
+    async fn answer(
+        self: &Arc<App>,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        accept: Option<&str>,
+        target: &str,
+    ) -> Answer {
+        if method != Method::GET && method != Method::HEAD {
+            // The distribution allows GET and HEAD only; CloudFront refuses the rest with 403.
+            return Answer::text(
+                403,
+                "no-store",
+                "this distribution serves GET and HEAD requests only",
+            );
+        }
+        if path == "/" {
+            return Answer::new(
+                200,
+                vec![
+                    ("content-type", "text/html; charset=utf-8".into()),
+                    ("cache-control", "no-store".into()),
+                ],
+                Bytes::from_static(PAGE.as_bytes()),
+            );
+        }
+        if let Some(api) = path.strip_prefix("/_imgflex/") {
+            return self.api(api).await;
+        }
+        match route(path, query, accept, &self.policy) {
+            Err(refusal) => {
+                bump(&self.stats.refused);
+                refused(&refusal)
+            }
+            Ok(Route::Original { key }) => self.original(&key).await,
+            Ok(Route::Variant(variant)) => self.variant(variant, target).await,
+        }
+    }
+
+    /// The JSON endpoints the page (and tests) use. `/_imgflex/` is taken from the key
+    /// space: no original under it can be served here.
+    async fn api(&self, name: &str) -> Answer {
+        match name {
+            "stats" => Answer::json(&self.stats.view()),
+            "originals" => match self.store.list_originals().await {
+                Ok((originals, truncated)) => {
+                    #[derive(Serialize)]
+                    struct Entry<'a> {
+                        key: &'a str,
+                        url: String,
+                        bytes: u64,
+                    }
+                    #[derive(Serialize)]
+                    struct List<'a> {
+                        source: &'a str,
+                        originals: Vec<Entry<'a>>,
+                        truncated: bool,
+                        policy: &'a Policy,
+                    }
+                    Answer::json(&List {
+                        source: &self.originals_label,
+                        originals: originals
+                            .iter()
+                            .map(|o| Entry {
+                                key: &o.key,
+                                url: format!("/{}", encode_key(&o.key)),
+                                bytes: o.bytes,
+                            })
+                            .collect(),
+                        truncated,
+                        policy: &self.policy,
+                    })
+                }
+                Err(e) => {
+                    let mut answer =
+                        Answer::text(500, "no-store", "the originals could not be listed");
+                    answer.note = Some(e.to_string());
+                    answer
+                }
+            },
+            _ => Answer::text(404, "no-store", "no such endpoint"),
+        }
+    }
+
+    /// A plain `/{key}`: the original's bytes, as the originals bucket serves them.
+    async fn original(&self, key: &str) -> Answer {
+        let mut answer = match self.store.get_original(key, u64::MAX).await {
+            Ok(Fetched::Found(bytes)) => {
+                bump(&self.stats.originals);
+                Answer::new(
+                    200,
+                    vec![("content-type", store::original_content_type(key).into())],
+                    bytes,
+                )
+            }
+            Ok(Fetched::Missing | Fetched::TooLarge(_)) => {
+                Answer::text(404, ERROR_CACHE_CONTROL, "no such original")
+            }
+            Err(e) => {
+                let mut answer = Answer::text(502, "no-store", "the original could not be read");
+                answer.note = Some(e.to_string());
+                answer
+            }
+        };
+        answer.headers.push(("x-imgflex-key", encode_key(key)));
+        answer
+    }
+
+    /// A transform: the variants folder, else the handler, once per key however many ask.
+    async fn variant(self: &Arc<App>, variant: Variant, target: &str) -> Answer {
+        let key = variant.key();
+        let work = {
+            let app = Arc::clone(self);
+            let key = key.clone();
+            let uri = variant.uri();
+            async move { app.run_handler(&key, &uri).await }
+        };
+        let (rendered, role) = match self.flights.run(&key, work).await {
+            Ok((Ok(rendered), role)) => (rendered, role),
+            Ok((Err(fault), _)) => return fault_answer(fault, &key),
+            Err(abandoned) => return fault_answer(abandoned.to_string(), &key),
+        };
+        let hit = rendered.source == Some("variants");
+        bump(if hit {
+            &self.stats.hits
+        } else {
+            &self.stats.misses
+        });
+        if role == Role::Follower {
+            bump(&self.stats.coalesced);
+        }
+        let mut headers = rendered.headers;
+        if rendered.status == 302 {
+            // The handler redirects to the canonical URI it was invoked with. The viewer asked
+            // for `target`, and its retry must go through the edge again to reach the variant
+            // the handler just stored, so the redirect names what the viewer asked for.
+            for (name, value) in &mut headers {
+                if name.eq_ignore_ascii_case("location") {
+                    *value = target.to_string();
+                }
+            }
+        }
+        headers.push(("x-imgflex-cache", if hit { "HIT" } else { "MISS" }.into()));
+        headers.push(("x-imgflex-key", encode_key(&key)));
+        let mut note = Vec::new();
+        if rendered.source == Some("render") && role == Role::Leader {
+            note.push(format!("transform {} ms", rendered.transform_ms));
+        }
+        if role == Role::Follower {
+            note.push("coalesced".to_string());
+        }
+        if let Some(error) = rendered.error {
+            note.push(error);
+        }
+        Answer {
+            status: rendered.status,
+            headers,
+            body: rendered.body,
+            note: (!note.is_empty()).then(|| note.join("; ")),
+        }
+    }
+
+    /// The leader's work for one key: the resize Lambda's request path, in process.
+    async fn run_handler(&self, key: &str, uri: &str) -> Flight {
+        // A stored variant is only read: no transform slot needed. Otherwise wait for one;
+        // the handler still reads the variants folder first, as the Lambda reads its bucket.
+        let _slot = if self.store.has_variant(key).await {
+            None
+        } else {
+            Some(
+                self.render_slots
+                    .acquire()
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
+        };
+        let reply = self
+            .service
+            .handle("GET", uri)
+            .await
+            .map_err(|e| e.to_string())?;
+        if reply.log.source == Some("render") {
+            bump(&self.stats.transforms);
+        }
+        Ok(Rendered::from(reply))
+    }
+}
+
+/// The edge's refusal, as the CloudFront Function writes it.
+fn refused(refusal: &ParseError) -> Answer {
+    let mut answer = Answer::text(
+        refusal.status(),
+        ERROR_CACHE_CONTROL,
+        &refusal.kind.to_string(),
+    );
+    if let Some(param) = refusal.param() {
+        answer.headers.push(("x-imgflex-param", param.to_string()));
+    }
+    answer
+}
+
+fn fault_answer(fault: String, key: &str) -> Answer {
+    let mut answer = Answer::text(500, "no-store", "internal error");
+    answer.headers.push(("x-imgflex-key", encode_key(key)));
+    answer.note = Some(fault);
+    answer
+}
+
+/// `GET /rocket.jpg?w=300 200 MISS 14805 B 183 ms rocket.jpg/w300_… (transform 170 ms)`
+fn log_line(method: &Method, target: &str, answer: &Answer, elapsed: Duration) -> String {
+    let mut line = format!(
+        "{method} {target} {} {} {} B {:.1} ms",
+        answer.status,
+        answer.header("x-imgflex-cache").unwrap_or("-"),
+        answer.body.len(),
+        elapsed.as_secs_f64() * 1000.0
+    );
+    if let Some(key) = answer.header("x-imgflex-key") {
+        line.push(' ');
+        line.push_str(key);
+    }
+    if let Some(note) = &answer.note {
+        line.push_str(&format!(" ({note})"));
+    }
+    line
+}
+
+/// Binds `127.0.0.1:port`. A port in use is the one error a user hits here, so it gets its
+/// own message.
+pub async fn bind(port: u16) -> Result<TcpListener, BindError> {
+    TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AddrInUse => BindError::InUse(port),
+            _ => BindError::Other(port, e),
+        })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("port `{0}` is already in use")]
+    InUse(u16),
+    #[error("cannot listen on `127.0.0.1:{0}`: {1}")]
+    Other(u16, std::io::Error),
+}
+
+/// Accepts connections until `shutdown` resolves, then lets open requests finish (up to
+/// [`SHUTDOWN_GRACE`]) and returns.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer): (_, SocketAddr) = match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // Out of file descriptors and the like: say so, breathe, go on.
+                        eprintln!("warning: cannot accept a connection: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                // Responses go out in one write; don't let Nagle hold the last segment.
+                let _ = stream.set_nodelay(true);
+                let app = Arc::clone(&app);
+                let service = hyper::service::service_fn(move |request| {
+                    let app = Arc::clone(&app);
+                    async move { Ok::<_, Infallible>(app.serve(request).await) }
+                });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    // A viewer hanging up mid-response is its business, not an error here.
+                    let _ = connection.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "warning: requests still open after {} s were cut off",
+            SHUTDOWN_GRACE.as_secs()
+        );
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_read_like_the_edge_function() {
+        let err = route(
+            "/cat.jpg",
+            Some("w=1&utm_source=x"),
+            None,
+            &Policy::default(),
+        )
+        .err();
+        let answer = refused(&err.unwrap_or_else(|| panic!("junk was accepted")));
+        assert_eq!(answer.status, 400);
+        assert_eq!(&answer.body[..], b"unknown parameter `utm_source`\n");
+        assert_eq!(answer.header("x-imgflex-param"), Some("utm_source"));
+        assert_eq!(answer.header("cache-control"), Some(ERROR_CACHE_CONTROL));
+    }
+
+    #[test]
+    fn log_lines_say_what_happened() {
+        let mut answer = Answer::text(200, "no-store", "x");
+        answer.headers.push(("x-imgflex-cache", "MISS".into()));
+        answer
+            .headers
+            .push(("x-imgflex-key", "a.jpg/w1.jpg".into()));
+        answer.note = Some("transform 3 ms".into());
+        let line = log_line(
+            &Method::GET,
+            "/a.jpg?w=1",
+            &answer,
+            Duration::from_millis(12),
+        );
+        assert_eq!(
+            line,
+            "GET /a.jpg?w=1 200 MISS 2 B 12.0 ms a.jpg/w1.jpg (transform 3 ms)"
+        );
+    }
+}
