@@ -124,7 +124,8 @@ def add_legacy_bucket(client, stack, region):
     cfn.update_stack(
         StackName=stack,
         TemplateBody=body,
-        Parameters=[{"ParameterKey": p["ParameterKey"], "UsePreviousValue": True} for p in params],
+        # The values, not UsePreviousValue: moto 5.2.5 fails that for defaulted parameters.
+        Parameters=[{"ParameterKey": p["ParameterKey"], "ParameterValue": p["ParameterValue"]} for p in params],
         Capabilities=["CAPABILITY_IAM"],
     )
     res = cfn.describe_stack_resources(StackName=stack)["StackResources"]
@@ -144,6 +145,64 @@ def fake_handler_zip(path):
     with zipfile.ZipFile(path, "w") as z:
         z.writestr(info, header)
     return {"path": path}
+
+
+def make_buckets(client, *names):
+    s3 = client("s3")
+    for name in names:
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    return {"buckets": list(names)}
+
+
+def objects(client, bucket):
+    """Key -> sha256 of the bytes, content type and size: what upload and purge are judged by."""
+    import hashlib
+
+    s3 = client("s3")
+    out = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for o in page.get("Contents", []):
+            got = s3.get_object(Bucket=bucket, Key=o["Key"])
+            out[o["Key"]] = {
+                "sha256": hashlib.sha256(got["Body"].read()).hexdigest(),
+                "content_type": got.get("ContentType"),
+                "size": o["Size"],
+            }
+    return out
+
+
+def invalidations(client, distribution_id):
+    """Every invalidation moto recorded on the distribution, with its paths."""
+    cf = client("cloudfront", "us-east-1")
+    items = cf.list_invalidations(DistributionId=distribution_id)["InvalidationList"].get("Items", [])
+    out = []
+    for item in items:
+        inv = cf.get_invalidation(DistributionId=distribution_id, Id=item["Id"])["Invalidation"]
+        out.append({"id": inv["Id"], "status": inv["Status"], "paths": inv["InvalidationBatch"]["Paths"].get("Items", [])})
+    return out
+
+
+def big_png(path, width, height):
+    """A valid PNG of noise, stored uncompressed: a real image over the 16 MB multipart
+    threshold, made in a second instead of kept in the repository."""
+    import os
+    import struct
+    import zlib
+
+    width, height = int(width), int(height)
+    row = width * 3
+    noise = os.urandom(row * height)
+    raw = b"".join(b"\0" + noise[y * row:(y + 1) * row] for y in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n")
+        f.write(chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)))
+        f.write(chunk(b"IDAT", zlib.compress(raw, 0)))
+        f.write(chunk(b"IEND", b""))
+    return {"path": path, "bytes": os.path.getsize(path)}
 
 
 def put(client, bucket, key, path):
@@ -185,6 +244,10 @@ def main():
         "stuck-stack": lambda: stuck_stack(client, a.args[0], a.region),
         "add-legacy-bucket": lambda: add_legacy_bucket(client, a.args[0], a.region),
         "fake-handler-zip": lambda: fake_handler_zip(a.args[0]),
+        "make-buckets": lambda: make_buckets(client, *a.args),
+        "objects": lambda: objects(client, a.args[0]),
+        "invalidations": lambda: invalidations(client, a.args[0]),
+        "big-png": lambda: big_png(*a.args),
         "put": lambda: put(client, *a.args),
         "inspect": lambda: inspect(client, a.region),
     }

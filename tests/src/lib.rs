@@ -26,7 +26,9 @@ pub fn imgflex_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(cargo)
+        let mut cmd = Command::new(cargo);
+        scrub_cargo_env(&mut cmd);
+        let out = cmd
             .current_dir(workspace_root())
             .args([
                 "build",
@@ -144,5 +146,82 @@ pub fn python() -> PathBuf {
         venv
     } else {
         PathBuf::from("python3")
+    }
+}
+
+/// The binary with fake credentials and an endpoint (a moto server), isolated from the
+/// developer's own AWS files and from the instance metadata service; `home` is its HOME and
+/// working directory.
+pub fn aws_cli(endpoint: &str, home: &Path) -> Command {
+    let mut cmd = imgflex();
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", home.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", home)
+        .current_dir(home)
+        .stdin(std::process::Stdio::null())
+        .args(["--endpoint-url", endpoint]);
+    cmd
+}
+
+/// Runs a command to its end: exit code, stdout, stderr.
+pub fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run the command");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs with `--output json`, which must succeed; the JSON and stderr.
+pub fn json_ok(cmd: &mut Command) -> (serde_json::Value, String) {
+    let (code, stdout, stderr) = run(cmd.args(["--output", "json"]));
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    (
+        serde_json::from_str(&stdout).expect("stdout is JSON"),
+        stderr,
+    )
+}
+
+/// tests/moto/aws_state.py: arranges what moto cannot (DESIGN §7) and reads its state.
+pub fn aws_state(endpoint: &str, region: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(python())
+        .arg(workspace_root().join("tests/moto/aws_state.py"))
+        .args(["--endpoint", endpoint, "--region", region])
+        .args(args)
+        .output()
+        .expect("run aws_state.py");
+    assert!(
+        out.status.success(),
+        "aws_state.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("aws_state.py prints JSON")
+}
+
+/// Removes the package variables `cargo test` hands a test process (CARGO_MANIFEST_DIR,
+/// CARGO_PKG_*, …) from a command that runs cargo. Passed on, cargo takes them for a changed
+/// environment and rebuilds every crate that reads one (ring, then the whole TLS and AWS SDK
+/// chain): minutes, on every run that alternates with a plain build.
+pub fn scrub_cargo_env(cmd: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "OUT_DIR",
+            ]
+            .contains(&name.as_ref())
+        {
+            cmd.env_remove(name.as_ref());
+        }
     }
 }

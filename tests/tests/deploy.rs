@@ -6,61 +6,19 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
-use imgflex_tests::{Moto, imgflex, python, workspace_root};
+use imgflex_tests::{Moto, aws_cli, imgflex, json_ok, run, workspace_root};
 use serde_json::Value;
 
 const REGION: &str = "eu-west-1";
 
-/// The binary with fake credentials and the moto endpoint, isolated from the developer's
-/// own AWS files and from the instance metadata service.
 fn cli(moto: &Moto, home: &Path) -> Command {
-    let mut cmd = imgflex();
-    cmd.env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", home.join("no-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("HOME", home)
-        .current_dir(home)
-        .stdin(Stdio::null())
-        .args(["--endpoint-url", &moto.endpoint]);
-    cmd
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().unwrap();
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
-
-fn json_ok(cmd: &mut Command) -> (Value, String) {
-    let (code, stdout, stderr) = run(cmd.args(["--output", "json"]));
-    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    (serde_json::from_str(&stdout).unwrap(), stderr)
+    aws_cli(&moto.endpoint, home)
 }
 
 fn aws_state(moto: &Moto, args: &[&str]) -> Value {
-    let out = Command::new(python())
-        .arg(workspace_root().join("tests/moto/aws_state.py"))
-        .args(["--endpoint", &moto.endpoint, "--region", REGION])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "aws_state.py {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    imgflex_tests::aws_state(&moto.endpoint, REGION, args)
 }
 
 fn fake_zip(moto: &Moto, dir: &Path) -> PathBuf {

@@ -100,6 +100,7 @@ fn the_handler_renders_stores_and_reuses_variants_on_s3() {
         ("IMGFLEX_VARIANTS_BUCKET", VARIANTS),
     ];
     let mut watch = Command::new(tool("cargo-lambda"));
+    imgflex_tests::scrub_cargo_env(&mut watch);
     watch
         .args([
             "lambda",
