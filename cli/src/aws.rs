@@ -190,7 +190,7 @@ mod tests {
     #[test]
     fn chain_joins_sources_without_repeating_them() {
         let inner = std::io::Error::other("connection refused");
-        let outer = std::io::Error::new(std::io::ErrorKind::Other, inner);
+        let outer = std::io::Error::other(inner);
         assert_eq!(chain(&outer), "connection refused");
         #[derive(Debug)]
         struct Wrap(std::io::Error);

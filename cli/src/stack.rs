@@ -149,24 +149,21 @@ pub async fn describe(cfn: &Client, name: &str) -> Result<Option<StackInfo>, Cli
             .collect(),
         resources: BTreeMap::new(),
     };
-    match cfn.describe_stack_resources().stack_name(name).send().await {
-        Ok(r) => {
-            info.resources = r
-                .stack_resources()
-                .iter()
-                .filter_map(|r| {
-                    Some((
-                        r.logical_resource_id()?.to_string(),
-                        r.physical_resource_id()?.to_string(),
-                    ))
-                })
-                .collect();
-        }
-        // Resources are the fallback for missing outputs, not what the status is read
-        // from: a stack whose resources cannot be listed (mid-create, or an emulator's
-        // failure) is still described by its status.
-        Err(_) => {}
+    if let Ok(r) = cfn.describe_stack_resources().stack_name(name).send().await {
+        info.resources = r
+            .stack_resources()
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.logical_resource_id()?.to_string(),
+                    r.physical_resource_id()?.to_string(),
+                ))
+            })
+            .collect();
     }
+    // Resources are the fallback for missing outputs, not what the status is read from: a
+    // stack whose resources cannot be listed (mid-create, or an emulator's failure) is still
+    // described by its status.
     Ok(Some(info))
 }
 
@@ -378,9 +375,9 @@ pub async fn apply(
             let info = current
                 .as_ref()
                 .map_or_else(String::new, |s| s.status.clone());
-            let delete = choices.yes && !choices.dry_run
-                || (!choices.dry_run
-                    && ask(&format!(
+            let delete = !choices.dry_run
+                && (choices.yes
+                    || ask(&format!(
                         "stack `{name}` is {info} after a failed first create and holds nothing; delete it and create it again?"
                     )));
             if !delete {
@@ -664,10 +661,12 @@ async fn follow(
             if status.starts_with("DELETE_COMPLETE") && first_failure.is_some() && !is_stack {
                 rolled_back.push(logical.clone());
             }
-            if status.ends_with("_COMPLETE") && !is_stack && done.insert(logical.clone()) {
-                if let Some(bar) = &bar {
-                    bar.inc(1);
-                }
+            if status.ends_with("_COMPLETE")
+                && !is_stack
+                && done.insert(logical.clone())
+                && let Some(bar) = &bar
+            {
+                bar.inc(1);
             }
             match &bar {
                 Some(bar) => bar.set_message(format!("{logical} {status}")),

@@ -113,14 +113,12 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, out: &Output) -> Result
         if !ask(&format!("{plan}?")) {
             return Err(CliError::new("nothing was deleted"));
         }
-        if args.delete_originals {
-            if let Some(bucket) = &originals {
-                eprint!("type the originals bucket's name to delete it with every image: ");
-                let mut typed = String::new();
-                let _ = std::io::stdin().read_line(&mut typed);
-                if typed.trim() != bucket {
-                    return Err(CliError::new("the name did not match; nothing was deleted"));
-                }
+        if let (true, Some(bucket)) = (args.delete_originals, &originals) {
+            eprint!("type the originals bucket's name to delete it with every image: ");
+            let mut typed = String::new();
+            let _ = std::io::stdin().read_line(&mut typed);
+            if typed.trim() != bucket {
+                return Err(CliError::new("the name did not match; nothing was deleted"));
             }
         }
     }
@@ -145,21 +143,22 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, out: &Output) -> Result
     }
     // The stack retains the logs bucket (a deleted stack must not lose logs written
     // while it was being deleted); destroy was asked to clear it, so it goes last.
-    if let Some(bucket) = deployed.as_ref().and_then(|d| d.logs_bucket.clone()) {
-        if Some(&bucket) != originals.as_ref() && buckets::exists(&s3, &bucket).await? {
-            let ids = buckets::list_versions(&s3, &bucket).await?;
-            out.status(format!(
-                "emptying and deleting s3://{bucket} ({} objects)",
-                ids.len()
-            ));
-            let n = buckets::delete(&s3, &bucket, ids, |_| {}).await?;
-            s3.delete_bucket()
-                .bucket(&bucket)
-                .send()
-                .await
-                .map_err(|e| sdk_error(&format!("cannot delete s3://{bucket}"), e))?;
-            report.emptied.push((bucket, n));
-        }
+    if let Some(bucket) = deployed.as_ref().and_then(|d| d.logs_bucket.clone())
+        && Some(&bucket) != originals.as_ref()
+        && buckets::exists(&s3, &bucket).await?
+    {
+        let ids = buckets::list_versions(&s3, &bucket).await?;
+        out.status(format!(
+            "emptying and deleting s3://{bucket} ({} objects)",
+            ids.len()
+        ));
+        let n = buckets::delete(&s3, &bucket, ids, |_| {}).await?;
+        s3.delete_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&format!("cannot delete s3://{bucket}"), e))?;
+        report.emptied.push((bucket, n));
     }
     if edge.is_some() {
         out.status(format!("deleting stack `{edge_name}` ({EDGE_REGION})"));
@@ -167,24 +166,24 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, out: &Output) -> Result
         report.deleted_stacks.push(edge_name.clone());
     }
 
-    if let Some(bucket) = originals {
-        if buckets::exists(&s3, &bucket).await? {
-            let ids = buckets::list_versions(&s3, &bucket).await?;
-            let n = ids.len();
-            if args.delete_originals {
-                out.status(format!(
-                    "deleting every original in s3://{bucket} ({n} objects)"
-                ));
-                buckets::delete(&s3, &bucket, ids, |_| {}).await?;
-                s3.delete_bucket()
-                    .bucket(&bucket)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(&format!("cannot delete s3://{bucket}"), e))?;
-                report.deleted_originals = Some((bucket, n));
-            } else {
-                report.kept_originals = Some((bucket, n));
-            }
+    if let Some(bucket) = originals
+        && buckets::exists(&s3, &bucket).await?
+    {
+        let ids = buckets::list_versions(&s3, &bucket).await?;
+        let n = ids.len();
+        if args.delete_originals {
+            out.status(format!(
+                "deleting every original in s3://{bucket} ({n} objects)"
+            ));
+            buckets::delete(&s3, &bucket, ids, |_| {}).await?;
+            s3.delete_bucket()
+                .bucket(&bucket)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("cannot delete s3://{bucket}"), e))?;
+            report.deleted_originals = Some((bucket, n));
+        } else {
+            report.kept_originals = Some((bucket, n));
         }
     }
     if describe(&aws.cloudformation(), BOOTSTRAP_STACK)
