@@ -114,7 +114,7 @@ const A_VARIANTS: [&str; 2] = [
     "photos/rocket.jpg/w400_inside_center_q75_bgffffff_e0.webp",
     "photos/rocket.jpg/w100_h100_cover_center_q75_bgffffff_e0_auto.avif",
 ];
-const B_VARIANT: &str = "photos/more/anemone.png/w200_inside_center_q75_bgffffff_e0.png";
+const B_VARIANT: &str = "photos/more/anemone.png/w200_inside_center_bgffffff_e0_auto.png";
 const OTHER_VARIANT: &str = "other/x.jpg/w200_inside_center_q75_bgffffff_e0.jpg";
 // Not a canonical variant key: purge must leave it alone whatever prefix is purged.
 const STRAY: &str = "photos/readme.txt";
