@@ -121,6 +121,15 @@ pub fn ids(keys: &[String]) -> Result<Vec<ObjectIdentifier>, CliError> {
         .collect()
 }
 
+/// Whether `key` exists in `bucket` (HEAD: nothing is downloaded).
+pub async fn object_exists(s3: &Client, bucket: &str, key: &str) -> Result<bool, CliError> {
+    match s3.head_object().bucket(bucket).key(key).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
+        Err(e) => Err(sdk_error(&format!("cannot look at s3://{bucket}/{key}"), e)),
+    }
+}
+
 /// Whether a bucket exists (and we may see it).
 pub async fn exists(s3: &Client, bucket: &str) -> Result<bool, CliError> {
     match s3.head_bucket().bucket(bucket).send().await {

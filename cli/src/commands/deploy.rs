@@ -312,18 +312,9 @@ async fn upload_zip(
     out: &Output,
 ) -> Result<bool, CliError> {
     let s3 = aws.s3();
-    match s3.head_object().bucket(bucket).key(key).send().await {
-        Ok(_) => {
-            out.status(format!("handler zip already in s3://{bucket}/{key}"));
-            return Ok(false);
-        }
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => {}
-        Err(e) => {
-            return Err(sdk_error(
-                &format!("cannot look for s3://{bucket}/{key}"),
-                e,
-            ));
-        }
+    if crate::buckets::object_exists(&s3, bucket, key).await? {
+        out.status(format!("handler zip already in s3://{bucket}/{key}"));
+        return Ok(false);
     }
     let body = ByteStream::from_path(zip)
         .await

@@ -235,7 +235,7 @@ async fn status(args: StatusArgs, global: &GlobalArgs, out: &Output) -> Result<(
         report.web_acl = waf(&aws, &arn).await?;
     }
     if let Some(function) = &deployed.function_name {
-        report.function = lambda(&aws, function, &deployed, out).await?;
+        report.function = lambda(&aws, function, out).await?;
     }
     out.data(&report)
 }
@@ -322,12 +322,7 @@ async fn waf(aws: &Aws, arn: &str) -> Result<Option<WafLine>, CliError> {
     }))
 }
 
-async fn lambda(
-    aws: &Aws,
-    name: &str,
-    deployed: &Deployed,
-    out: &Output,
-) -> Result<Option<FunctionLine>, CliError> {
+async fn lambda(aws: &Aws, name: &str, out: &Output) -> Result<Option<FunctionLine>, CliError> {
     let client = aws.lambda();
     let conf = match client
         .get_function_configuration()
@@ -369,7 +364,6 @@ async fn lambda(
             .map(|b64| &b64 == deployed_sha),
         _ => None,
     };
-    let _ = deployed;
     Ok(Some(FunctionLine {
         name: name.to_string(),
         state: conf.state().map(|s| s.as_str().to_string()),

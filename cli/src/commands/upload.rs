@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::aws::{Aws, runtime, sdk_error};
+use crate::buckets;
 use crate::cli::{GlobalArgs, UploadArgs};
 use crate::commands::{invalidate, purge};
 use crate::deployed::{Needs, locate};
@@ -356,7 +357,7 @@ async fn upload(
         if let Some(bar) = &bar {
             bar.set_message(format!("{}/{files} {key}", i + 1));
         }
-        let existed = exists(&s3, &bucket, &key).await?;
+        let existed = buckets::object_exists(&s3, &bucket, &key).await?;
         let len = c.bytes.len() as u64;
         if uploaded.multipart {
             put_multipart(
@@ -422,14 +423,6 @@ async fn upload(
         .reported());
     }
     Ok(())
-}
-
-async fn exists(s3: &Client, bucket: &str, key: &str) -> Result<bool, CliError> {
-    match s3.head_object().bucket(bucket).key(key).send().await {
-        Ok(_) => Ok(true),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
-        Err(e) => Err(sdk_error(&format!("cannot look at s3://{bucket}/{key}"), e)),
-    }
 }
 
 /// Uploads in parts, a few at a time; on any failure the upload is aborted so no partial
