@@ -279,18 +279,34 @@ function route(uri, querystring, accept) {
   return '/' + encodeKey(key) + '/' + resolve(params, key, accept);
 }
 
+// The query string as it came: names and values stay percent-encoded, repeats in order.
+function viewerQuery(querystring) {
+  var names = Object.keys(querystring);
+  var parts = [];
+  for (var i = 0; i < names.length; i++) {
+    var entry = querystring[names[i]];
+    var values = entry.multiValue ? entry.multiValue : [entry];
+    for (var j = 0; j < values.length; j++) parts.push(names[i] + '=' + values[j].value);
+  }
+  return parts.length > 0 ? '?' + parts.join('&') : '';
+}
+
 function handler(event) {
   var request = event.request;
   var accept = request.headers.accept ? request.headers.accept.value : '';
   try {
     var variant = route(request.uri, request.querystring, accept);
-    request.querystring = {};
     if (variant === null) {
       request.uri = '/' + encodeKey(toKey(request.uri));
       cf.selectRequestOriginById('originals');
     } else {
+      // The handler redirects an output too big to answer to the URL the viewer asked for
+      // (the canonical URI would come back here as an original); it only sees this header.
+      // Set here, so a viewer's own x-imgflex-url never reaches it.
+      request.headers['x-imgflex-url'] = { value: request.uri + viewerQuery(request.querystring) };
       request.uri = variant;
     }
+    request.querystring = {};
     return request;
   } catch (e) {
     if (!(e instanceof Refusal)) throw e;

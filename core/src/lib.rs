@@ -29,5 +29,5 @@ pub use key::{
 };
 pub use params::Params;
 pub use policy::{DIMENSION_CEILING, Policy, PolicyError, Preset, Qualities};
-pub use route::{Route, format_names, route, route_target};
+pub use route::{Route, VIEWER_URL_HEADER, format_names, route, route_target};
 pub use spec::{Fit, Format, FormatRequest, Gravity, Rgb, TransformSpec};

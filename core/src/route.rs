@@ -10,6 +10,11 @@ use crate::policy::Policy;
 use crate::resolve::resolve;
 use crate::spec::{Format, FormatRequest};
 
+/// The request header the edge sets on every variant request it forwards: the URL the viewer
+/// asked for (path and query, still percent-encoded). The handler redirects an output too big
+/// to answer there, because the canonical URI, asked for again, would route as an original.
+pub const VIEWER_URL_HEADER: &str = "x-imgflex-url";
+
 /// Where an accepted request goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "route", rename_all = "lowercase")]

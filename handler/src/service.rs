@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+#[cfg(doc)]
+use imgflex_core::VIEWER_URL_HEADER;
 use imgflex_core::{Policy, decode_path, parse_canonical};
 use serde::Serialize;
 
@@ -148,17 +150,28 @@ impl<S: Store + Clone> Service<S> {
         &self.store
     }
 
-    /// Answers one request for `path` (the raw, percent-encoded URI path). HEAD gets the
-    /// headers GET would, and no body.
-    pub async fn handle(&self, method: &str, path: &str) -> Result<Reply, Fault> {
-        let mut reply = self.respond(method, path).await?;
+    /// Answers one request for `path` (the raw, percent-encoded URI path). `viewer_url` is
+    /// the edge's [`VIEWER_URL_HEADER`], where an oversize output is redirected. HEAD gets
+    /// the headers GET would, and no body.
+    pub async fn handle(
+        &self,
+        method: &str,
+        path: &str,
+        viewer_url: Option<&str>,
+    ) -> Result<Reply, Fault> {
+        let mut reply = self.respond(method, path, viewer_url).await?;
         if method.eq_ignore_ascii_case("HEAD") {
             reply.body.clear();
         }
         Ok(reply)
     }
 
-    async fn respond(&self, method: &str, path: &str) -> Result<Reply, Fault> {
+    async fn respond(
+        &self,
+        method: &str,
+        path: &str,
+        viewer_url: Option<&str>,
+    ) -> Result<Reply, Fault> {
         let mut log = RequestLog {
             method: method.to_string(),
             path: path.to_string(),
@@ -186,6 +199,16 @@ impl<S: Store + Clone> Service<S> {
                 log.fetch_ms = ms(started.elapsed());
                 log.source = Some("variants");
                 log.out_bytes = object.bytes.len() as u64;
+                if object.bytes.len() > self.settings.max_response_bytes {
+                    // Stored but too big to answer from here (a raced miss): the retry is
+                    // served by the variants bucket, as after a render.
+                    let headers = vec![
+                        ("location", redirect_target(viewer_url, path).to_string()),
+                        ("cache-control", "no-store".to_string()),
+                        ("server-timing", format!("fetch;dur={}", log.fetch_ms)),
+                    ];
+                    return Ok(finish(302, headers, Vec::new(), log));
+                }
                 let mut headers = vec![
                     ("content-type", object.content_type),
                     ("cache-control", object.cache_control),
@@ -281,7 +304,7 @@ impl<S: Store + Clone> Service<S> {
                 ));
             }
             let headers = vec![
-                ("location", path.to_string()),
+                ("location", redirect_target(viewer_url, path).to_string()),
                 ("cache-control", "no-store".to_string()),
                 ("server-timing", timing),
             ];
@@ -300,6 +323,24 @@ impl<S: Store + Clone> Service<S> {
         }
         headers.push(("server-timing", timing));
         Ok(finish(200, headers, body, log))
+    }
+}
+
+/// Where the retry of an oversize output goes: the viewer's own URL when the edge passed a
+/// safe one, else the canonical path (right when the handler is called directly). Safe means
+/// a path on this host: one leading `/` (`//host` and `/\\host` leave it), visible ASCII only
+/// (no CR/LF to split the response), and a sane length.
+fn redirect_target<'a>(viewer_url: Option<&'a str>, path: &'a str) -> &'a str {
+    match viewer_url {
+        Some(url)
+            if url.len() <= 8192
+                && url.starts_with('/')
+                && !url[1..].starts_with(['/', '\\'])
+                && url.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            url
+        }
+        _ => path,
     }
 }
 

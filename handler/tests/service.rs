@@ -30,7 +30,7 @@ fn service(settings: Settings) -> Service<MemoryStore> {
 }
 
 async fn get(service: &Service<MemoryStore>, path: &str) -> Reply {
-    service.handle("GET", path).await.unwrap()
+    service.handle("GET", path, None).await.unwrap()
 }
 
 fn dims(reply: &Reply) -> (u32, u32) {
@@ -166,11 +166,11 @@ async fn missing_original_is_a_short_lived_404() {
 async fn only_get_and_head() {
     let service = service(Settings::default());
     for method in ["POST", "PUT", "DELETE", "OPTIONS"] {
-        let reply = service.handle(method, KEY).await.unwrap();
+        let reply = service.handle(method, KEY, None).await.unwrap();
         assert_eq!(reply.status, 405, "{method}");
         assert_eq!(reply.header("allow"), Some("GET, HEAD"));
     }
-    let head = service.handle("HEAD", KEY).await.unwrap();
+    let head = service.handle("HEAD", KEY, None).await.unwrap();
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
     assert_eq!(head.header("content-type"), Some("image/jpeg"));
@@ -227,6 +227,57 @@ async fn oversize_outputs_are_stored_then_redirected() {
     let stored = service.store().variant(&KEY[1..]).unwrap();
     assert!(stored.bytes.len() > 1_000);
     assert_eq!(stored.content_type, "image/jpeg");
+}
+
+#[tokio::test]
+async fn the_redirect_names_the_viewers_url_when_the_edge_passes_a_safe_one() {
+    let service = service(Settings {
+        max_response_bytes: 1_000,
+        ..Settings::default()
+    });
+    // Through the Lambda entry point, as CloudFront invokes it: the edge's header carries the
+    // URL the viewer asked for, and a canonical URI asked for again would route as an original.
+    let event = std::fs::read_to_string(fixtures().join("function-url-event.json")).unwrap();
+    let mut request = lambda_http::request::from_str(&event).unwrap();
+    let viewer = "/photos/rocket.jpg?width=300&quality=80&utm=x%20y";
+    request
+        .headers_mut()
+        .insert("x-imgflex-url", viewer.parse().unwrap());
+    let response = imgflex_handler::lambda::respond(&service, request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(response.headers()["location"], viewer);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+
+    // Without the header (the handler called directly), the redirect names the key.
+    let reply = get(&service, KEY).await;
+    assert_eq!(reply.status, 302);
+    assert_eq!(reply.header("location"), Some(KEY));
+    assert_eq!(reply.log.source, Some("render"));
+
+    // Stored now, and still too big to answer: the next request is redirected too (a raced
+    // miss reaches the handler after the variant is in the bucket). Anything that could
+    // leave this host or split the response falls back to the key.
+    for hostile in [
+        "//evil.example/x.jpg",
+        "/\\evil.example/x.jpg",
+        "https://evil.example/x.jpg",
+        "/photos/rocket.jpg?w=300\r\nset-cookie: a=b",
+        "/photos/rocket.jpg?w=300 x",
+        "",
+    ] {
+        let reply = service.handle("GET", KEY, Some(hostile)).await.unwrap();
+        assert_eq!(reply.status, 302, "{hostile:?}");
+        assert_eq!(reply.header("location"), Some(KEY), "{hostile:?}");
+        assert_eq!(reply.log.source, Some("variants"), "not rendered again");
+        assert!(reply.body.is_empty());
+    }
+    let reply = service.handle("GET", KEY, Some(viewer)).await.unwrap();
+    assert_eq!(reply.header("location"), Some(viewer));
+    let long = format!("/photos/rocket.jpg?w=300&x={}", "a".repeat(9_000));
+    let reply = service.handle("GET", KEY, Some(&long)).await.unwrap();
+    assert_eq!(reply.header("location"), Some(KEY));
 }
 
 #[tokio::test]

@@ -224,6 +224,33 @@ fn the_design_facts_are_in_the_templates() {
     assert_eq!(s(&key["QueryStringsConfig"]["QueryStringBehavior"]), "none");
     assert_eq!(s(&key["HeadersConfig"]["HeaderBehavior"]), "none");
     assert_eq!(s(&key["CookiesConfig"]["CookieBehavior"]), "none");
+    // ...while the origin also gets the viewer's URL from the edge function, where the
+    // handler's 302 for an oversize output points (not the Host header: OAC to a function
+    // URL refuses it).
+    let behavior = &dist["DefaultCacheBehavior"];
+    let (name, policy) = r
+        .as_hash()
+        .unwrap()
+        .iter()
+        .find(|(_, res)| s(&res["Type"]) == "AWS::CloudFront::OriginRequestPolicy")
+        .expect("an origin request policy");
+    assert!(format!("{:?}", behavior["OriginRequestPolicyId"]).contains(s(name)));
+    let forwarded = &policy["Properties"]["OriginRequestPolicyConfig"];
+    assert_eq!(
+        s(&forwarded["HeadersConfig"]["HeaderBehavior"]),
+        "whitelist"
+    );
+    let headers: Vec<&str> = forwarded["HeadersConfig"]["Headers"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(s)
+        .collect();
+    assert_eq!(headers, [imgflex_core::VIEWER_URL_HEADER]);
+    assert_eq!(
+        s(&forwarded["QueryStringsConfig"]["QueryStringBehavior"]),
+        "none"
+    );
 
     // HTTPS only, HTTP/2 and 3, the viewer-request function attached.
     assert_eq!(
@@ -250,6 +277,10 @@ fn the_design_facts_are_in_the_templates() {
         "plain originals go to the `originals` origin"
     );
     assert!(origins.iter().any(|o| s(&o["Id"]) == "originals"));
+    assert!(
+        code.contains(&format!("[\"{}\"]", imgflex_core::VIEWER_URL_HEADER)),
+        "the edge function sets the header the origin request policy forwards"
+    );
     let js = std::fs::read_to_string(dir.path().join("edge-function.js")).unwrap();
     assert_eq!(
         report["function_bytes"].as_u64().unwrap() as usize,

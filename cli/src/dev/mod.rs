@@ -373,9 +373,9 @@ impl App {
         let key = variant.key();
         let work = {
             let app = Arc::clone(self);
-            let key = key.clone();
-            let uri = variant.uri();
-            async move { app.run_handler(&key, &uri).await }
+            let variant = variant.clone();
+            let target = target.to_string();
+            async move { app.run_handler(&variant, &target).await }
         };
         let (rendered, role) = match self.flights.run(&key, work).await {
             Ok((Ok(rendered), role)) => (rendered, role),
@@ -392,10 +392,9 @@ impl App {
             bump(&self.stats.coalesced);
         }
         let mut headers = rendered.headers;
-        if rendered.status == 302 {
-            // The handler redirects to the canonical URI it was invoked with. The viewer asked
-            // for `target`, and its retry must go through the edge again to reach the variant
-            // the handler just stored, so the redirect names what the viewer asked for.
+        if rendered.status == 302 && role == Role::Follower {
+            // The handler redirected to the leader's URL (passed as the edge passes it); a
+            // coalesced viewer retries its own, which routes to the same key.
             for (name, value) in &mut headers {
                 if name.eq_ignore_ascii_case("location") {
                     *value = target.to_string();
@@ -422,29 +421,58 @@ impl App {
         }
     }
 
-    /// The leader's work for one key: the resize Lambda's request path, in process.
-    async fn run_handler(&self, key: &str, uri: &str) -> Flight {
-        // A stored variant is only read: no transform slot needed. Otherwise wait for one;
-        // the handler still reads the variants folder first, as the Lambda reads its bucket.
-        let _slot = if self.store.has_variant(key).await {
-            None
-        } else {
-            Some(
-                self.render_slots
-                    .acquire()
-                    .await
-                    .map_err(|e| e.to_string())?,
-            )
-        };
+    /// The leader's work for one key: the variants folder answers what it has, as the
+    /// variants bucket does (the origin group's first member), else the resize Lambda's
+    /// request path runs in process, given the viewer's URL as the edge passes it.
+    async fn run_handler(&self, variant: &Variant, viewer_url: &str) -> Flight {
+        let key = variant.key();
+        let mut read_error = None;
+        let started = Instant::now();
+        match self.store.get_variant(&key).await {
+            Ok(Some(object)) => {
+                let mut headers = vec![
+                    ("content-type", object.content_type),
+                    ("cache-control", object.cache_control),
+                    // Not what S3 sends, but what a developer here wants to see.
+                    (
+                        "server-timing",
+                        format!("fetch;dur={}", started.elapsed().as_millis()),
+                    ),
+                ];
+                // On AWS the response headers policy adds it (or, with CORS on, nothing
+                // does: see templates/main.yaml); the browser here should see what it would.
+                if variant.spec.auto_format {
+                    headers.push(("vary", "Accept".into()));
+                }
+                return Ok(Rendered {
+                    status: 200,
+                    headers,
+                    body: Bytes::from(object.bytes),
+                    source: Some("variants"),
+                    transform_ms: 0,
+                    error: None,
+                });
+            }
+            Ok(None) => {}
+            // Not fatal, as for the Lambda: rendering again is correct, only slower.
+            Err(e) => read_error = Some(e.to_string()),
+        }
+        let _slot = self
+            .render_slots
+            .acquire()
+            .await
+            .map_err(|e| e.to_string())?;
         let reply = self
             .service
-            .handle("GET", uri)
+            .handle("GET", &variant.uri(), Some(viewer_url))
             .await
             .map_err(|e| e.to_string())?;
         if reply.log.source == Some("render") {
             bump(&self.stats.transforms);
         }
-        Ok(Rendered::from(reply))
+        let mut rendered = Rendered::from(reply);
+        rendered.error = rendered.error.or(read_error);
+        Ok(rendered)
     }
 }
 

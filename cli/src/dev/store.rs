@@ -64,15 +64,6 @@ impl DevStore {
         &self.inner.originals
     }
 
-    /// Whether the variant is stored, from its metadata alone: the server asks before a
-    /// render so cached variants never wait for a transform slot.
-    pub async fn has_variant(&self, key: &str) -> bool {
-        match confined(&self.inner.variants, key) {
-            Some(path) => tokio::fs::metadata(path).await.is_ok_and(|m| m.is_file()),
-            None => false,
-        }
-    }
-
     /// The image originals (by extension), sorted by key, at most [`LIST_LIMIT`]; the bool
     /// says whether the list was cut.
     pub async fn list_originals(&self) -> Result<(Vec<Listed>, bool), StoreError> {
@@ -433,14 +424,12 @@ mod tests {
         let (dir, store) = store();
         let key = "photos/cat.jpg/w10_inside_center_q75_bgffffff_e0.webp";
         assert_eq!(store.get_variant(key).await.unwrap(), None);
-        assert!(!store.has_variant(key).await);
         let object = Object {
             bytes: b"RIFF".to_vec(),
             content_type: "image/webp".into(),
             cache_control: VARIANT_CACHE_CONTROL.into(),
         };
         store.put_variant(key, object.clone()).await.unwrap();
-        assert!(store.has_variant(key).await);
         assert_eq!(store.get_variant(key).await.unwrap(), Some(object));
         // Only the variant itself is left: no temp file beside it.
         let names: Vec<_> = std::fs::read_dir(dir.path().join("variants/photos/cat.jpg"))
