@@ -63,6 +63,7 @@ struct Memory {
     variants: HashMap<String, Object>,
     original_reads: usize,
     fail_puts: bool,
+    fail_reads: bool,
 }
 
 impl MemoryStore {
@@ -91,12 +92,29 @@ impl MemoryStore {
     pub fn fail_puts(&self) {
         self.lock().fail_puts = true;
     }
+
+    /// Every read (original or variant) fails from now on, as S3 does when it throttles or
+    /// the role lost its permission.
+    pub fn fail_reads(&self) {
+        self.lock().fail_reads = true;
+    }
+}
+
+fn injected(operation: &'static str, key: &str) -> StoreError {
+    StoreError {
+        operation,
+        key: key.to_string(),
+        message: "injected failure".into(),
+    }
 }
 
 impl Store for MemoryStore {
     async fn get_original(&self, key: &str, max_bytes: u64) -> Result<Fetched, StoreError> {
         let mut m = self.lock();
         m.original_reads += 1;
+        if m.fail_reads {
+            return Err(injected("get original", key));
+        }
         Ok(match m.originals.get(key) {
             None => Fetched::Missing,
             Some(b) if b.len() as u64 > max_bytes => Fetched::TooLarge(b.len() as u64),
@@ -105,17 +123,17 @@ impl Store for MemoryStore {
     }
 
     async fn get_variant(&self, key: &str) -> Result<Option<Object>, StoreError> {
-        Ok(self.lock().variants.get(key).cloned())
+        let m = self.lock();
+        if m.fail_reads {
+            return Err(injected("get variant", key));
+        }
+        Ok(m.variants.get(key).cloned())
     }
 
     async fn put_variant(&self, key: &str, object: Object) -> Result<(), StoreError> {
         let mut m = self.lock();
         if m.fail_puts {
-            return Err(StoreError {
-                operation: "put variant",
-                key: key.to_string(),
-                message: "injected failure".into(),
-            });
+            return Err(injected("put variant", key));
         }
         m.variants.insert(key.to_string(), object);
         Ok(())

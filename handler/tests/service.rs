@@ -300,6 +300,23 @@ async fn store_failures_never_leak_and_only_fail_what_they_must() {
     assert!(reply.log.error.as_deref().unwrap().contains("injected"));
 }
 
+#[tokio::test]
+async fn a_store_that_cannot_be_read_is_a_502_that_names_no_bucket() {
+    let service = service(Settings::default());
+    service.store().fail_reads();
+    let reply = get(&service, KEY).await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    let body = String::from_utf8(reply.body).unwrap();
+    assert!(
+        !body.contains("injected") && !body.contains("photos/"),
+        "{body}"
+    );
+    // The detail is in the log only.
+    let detail = reply.log.error.unwrap();
+    assert!(detail.contains("get original"), "{detail}");
+}
+
 #[test]
 fn settings_from_the_environment() {
     let env = |pairs: &'static [(&'static str, &'static str)]| {
