@@ -4,8 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-#[cfg(doc)]
-use imgflex_core::VIEWER_URL_HEADER;
 use imgflex_core::{Policy, decode_path, parse_canonical};
 use serde::Serialize;
 
@@ -151,7 +149,7 @@ impl<S: Store + Clone> Service<S> {
     }
 
     /// Answers one request for `path` (the raw, percent-encoded URI path). `viewer_url` is
-    /// the edge's [`VIEWER_URL_HEADER`], where an oversize output is redirected. HEAD gets
+    /// the edge's [`VIEWER_URL_HEADER`](imgflex_core::VIEWER_URL_HEADER), where an oversize output is redirected. HEAD gets
     /// the headers GET would, and no body.
     pub async fn handle(
         &self,
@@ -199,24 +197,18 @@ impl<S: Store + Clone> Service<S> {
                 log.fetch_ms = ms(started.elapsed());
                 log.source = Some("variants");
                 log.out_bytes = object.bytes.len() as u64;
+                let timing = format!("fetch;dur={}", log.fetch_ms);
                 if object.bytes.len() > self.settings.max_response_bytes {
                     // Stored but too big to answer from here (a raced miss): the retry is
                     // served by the variants bucket, as after a render.
-                    let headers = vec![
-                        ("location", redirect_target(viewer_url, path).to_string()),
-                        ("cache-control", "no-store".to_string()),
-                        ("server-timing", format!("fetch;dur={}", log.fetch_ms)),
-                    ];
-                    return Ok(finish(302, headers, Vec::new(), log));
+                    return Ok(redirect(viewer_url, path, timing, log));
                 }
-                let mut headers = vec![
-                    ("content-type", object.content_type),
-                    ("cache-control", object.cache_control),
-                ];
-                if variant.spec.auto_format {
-                    headers.push(("vary", "Accept".into()));
-                }
-                headers.push(("server-timing", format!("fetch;dur={}", log.fetch_ms)));
+                let headers = image_headers(
+                    object.content_type,
+                    object.cache_control,
+                    variant.spec.auto_format,
+                    timing,
+                );
                 return Ok(finish(200, headers, object.bytes, log));
             }
             Ok(None) => {}
@@ -303,27 +295,50 @@ impl<S: Store + Clone> Service<S> {
                     Some(e.to_string()),
                 ));
             }
-            let headers = vec![
-                ("location", redirect_target(viewer_url, path).to_string()),
-                ("cache-control", "no-store".to_string()),
-                ("server-timing", timing),
-            ];
-            return Ok(finish(302, headers, Vec::new(), log));
+            return Ok(redirect(viewer_url, path, timing, log));
         }
         if let Err(e) = stored {
             // The viewer still gets the image; the next miss renders it again.
             log.error = Some(e.to_string());
         }
-        let mut headers = vec![
-            ("content-type", variant.content_type().to_string()),
-            ("cache-control", VARIANT_CACHE_CONTROL.to_string()),
-        ];
-        if variant.spec.auto_format {
-            headers.push(("vary", "Accept".into()));
-        }
-        headers.push(("server-timing", timing));
+        let headers = image_headers(
+            variant.content_type().to_string(),
+            VARIANT_CACHE_CONTROL.to_string(),
+            variant.spec.auto_format,
+            timing,
+        );
         Ok(finish(200, headers, body, log))
     }
+}
+
+/// The headers of an image answer, stored or just rendered: `Vary: Accept` when the format
+/// came from `fm=auto`, and the steps' durations as `Server-Timing`.
+pub fn image_headers(
+    content_type: String,
+    cache_control: String,
+    auto_format: bool,
+    timing: String,
+) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("content-type", content_type),
+        ("cache-control", cache_control),
+    ];
+    if auto_format {
+        headers.push(("vary", "Accept".into()));
+    }
+    headers.push(("server-timing", timing));
+    headers
+}
+
+/// The answer for an output too big to send from here: it is stored, and the retry is
+/// served by the variants bucket. Never cached, so the retry reaches the bucket.
+fn redirect(viewer_url: Option<&str>, path: &str, timing: String, log: RequestLog) -> Reply {
+    let headers = vec![
+        ("location", redirect_target(viewer_url, path).to_string()),
+        ("cache-control", "no-store".to_string()),
+        ("server-timing", timing),
+    ];
+    finish(302, headers, Vec::new(), log)
 }
 
 /// Where the retry of an oversize output goes: the viewer's own URL when the edge passed a

@@ -21,7 +21,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use imgflex_core::{ParseError, Policy, Route, Variant, encode_key, route};
-use imgflex_handler::service::{ERROR_CACHE_CONTROL, Reply};
+use imgflex_handler::service::{ERROR_CACHE_CONTROL, Reply, image_headers};
 use imgflex_handler::store::{Fetched, Store};
 use imgflex_handler::{Service, Settings};
 use serde::Serialize;
@@ -430,20 +430,16 @@ impl App {
         let started = Instant::now();
         match self.store.get_variant(&key).await {
             Ok(Some(object)) => {
-                let mut headers = vec![
-                    ("content-type", object.content_type),
-                    ("cache-control", object.cache_control),
-                    // Not what S3 sends, but what a developer here wants to see.
-                    (
-                        "server-timing",
-                        format!("fetch;dur={}", started.elapsed().as_millis()),
-                    ),
-                ];
-                // On AWS the response headers policy adds it (or, with CORS on, nothing
-                // does: see templates/main.yaml); the browser here should see what it would.
-                if variant.spec.auto_format {
-                    headers.push(("vary", "Accept".into()));
-                }
+                // The handler's headers for a stored variant. On AWS, Vary comes from the
+                // response headers policy (or, with CORS on, from nothing: see
+                // templates/main.yaml) and S3 sends no Server-Timing; the browser here sees
+                // what it would, and the developer the read's duration.
+                let headers = image_headers(
+                    object.content_type,
+                    object.cache_control,
+                    variant.spec.auto_format,
+                    format!("fetch;dur={}", started.elapsed().as_millis()),
+                );
                 return Ok(Rendered {
                     status: 200,
                     headers,
