@@ -83,10 +83,25 @@ fn workspace_manifest(root: &Path) -> Result<String, Box<dyn Error>> {
         toml::Value::Array(CRATES.iter().map(|c| (*c).into()).collect()),
     );
     workspace.remove("default-members");
+    // The test helpers crate is not bundled, and only the (stripped) dev-dependencies used it.
+    if let Some(deps) = workspace
+        .get_mut("dependencies")
+        .and_then(toml::Value::as_table_mut)
+    {
+        deps.remove("imgflex-tests");
+    }
     Ok(format!(
         "# Written by imgflex's build.rs: the workspace manifest, with only core and handler.\n{}",
         toml::to_string(&manifest)?
     ))
+}
+
+/// A crate manifest without its `[dev-dependencies]`: the tests are not bundled, and their
+/// helpers (`imgflex-tests`) live outside the two bundled crates.
+fn without_dev_dependencies(manifest: &[u8]) -> Result<Vec<u8>, Box<dyn Error>> {
+    let mut table: toml::Table = toml::from_str(std::str::from_utf8(manifest)?)?;
+    table.remove("dev-dependencies");
+    Ok(toml::to_string(&table)?.into_bytes())
 }
 
 fn collect(
@@ -111,7 +126,13 @@ fn collect(
                 .to_str()
                 .ok_or_else(|| format!("non-UTF-8 path `{}`", relative.display()))?
                 .replace('\\', "/");
-            files.push((relative, fs::read(&path)?));
+            let bytes = fs::read(&path)?;
+            let bytes = if crate_top && name == "Cargo.toml" {
+                without_dev_dependencies(&bytes)?
+            } else {
+                bytes
+            };
+            files.push((relative, bytes));
         }
     }
     Ok(())

@@ -2,11 +2,13 @@
 //! from it, and SDK failures turned into one message that says what to do.
 
 use std::error::Error as StdError;
-use std::fmt::Write as _;
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::config::ProvideCredentials;
+
+use imgflex_core::error_chain as chain;
 
 use crate::cli::GlobalArgs;
 use crate::error::CliError;
@@ -14,6 +16,15 @@ use crate::error::CliError;
 /// CloudFront, its WAF web ACLs and its certificates live in us-east-1 whatever the
 /// region of the stack.
 pub const EDGE_REGION: &str = "us-east-1";
+
+/// The `--poll-ms` override, set once by `Aws::connect`.
+static POLL: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+
+/// How long to wait between two polls of something AWS is working on: `default` (what
+/// suits AWS) unless `--poll-ms` / `IMGFLEX_POLL_MS` says otherwise.
+pub fn poll_interval(default: Duration) -> Duration {
+    POLL.get().copied().unwrap_or(default)
+}
 
 /// An SDK configuration known to have a region and credentials.
 #[derive(Debug, Clone)]
@@ -28,7 +39,11 @@ impl Aws {
     /// Loads credentials and region the way the AWS CLI does (flags, environment, profile,
     /// SSO, instance role) and checks both are there before any call is made.
     pub async fn connect(global: &GlobalArgs) -> Result<Aws, CliError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(ms) = global.poll_ms {
+            let _ = POLL.set(Duration::from_millis(ms));
+        }
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(imgflex_handler::s3::https_client());
         if let Some(region) = &global.region {
             loader = loader.region(Region::new(region.clone()));
         }
@@ -115,21 +130,6 @@ fn no_credentials() -> CliError {
     CliError::new("no AWS credentials found").hint(NO_CREDENTIALS_HINT)
 }
 
-/// The messages of an error and its sources, joined: SDK errors put the useful part
-/// (connection refused, the service's message) a few levels down.
-pub fn chain(err: &dyn StdError) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        let next = e.to_string();
-        if !text.contains(&next) {
-            let _ = write!(text, ": {next}");
-        }
-        source = e.source();
-    }
-    text
-}
-
 /// The service's error code, when the failure is an answer from the service.
 pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
     match err {
@@ -181,32 +181,4 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .enable_all()
         .build()
         .map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chain_joins_sources_without_repeating_them() {
-        let inner = std::io::Error::other("connection refused");
-        let outer = std::io::Error::other(inner);
-        assert_eq!(chain(&outer), "connection refused");
-        #[derive(Debug)]
-        struct Wrap(std::io::Error);
-        impl std::fmt::Display for Wrap {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("dispatch failure")
-            }
-        }
-        impl StdError for Wrap {
-            fn source(&self) -> Option<&(dyn StdError + 'static)> {
-                Some(&self.0)
-            }
-        }
-        assert_eq!(
-            chain(&Wrap(std::io::Error::other("connection refused"))),
-            "dispatch failure: connection refused"
-        );
-    }
 }

@@ -50,6 +50,18 @@ pub struct GlobalArgs {
     /// The policy file [default: ./imgflex.toml if present, else built-in defaults]
     #[arg(long, global = true, value_name = "FILE", env = "IMGFLEX_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// How often to poll AWS for progress (change sets, stack events, invalidations), in
+    /// milliseconds [default: 2000-5000, by what is polled]. Tests against moto, which
+    /// answers at once, set a few.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        value_name = "MS",
+        env = "IMGFLEX_POLL_MS"
+    )]
+    pub poll_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

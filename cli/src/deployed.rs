@@ -74,6 +74,10 @@ impl Deployed {
 
 /// The distribution the main template creates carries `imgflex STACK (REGION)` as its
 /// comment: the way back to it when the stack has neither the output nor the resource id.
+///
+/// Exists for moto, whose CloudFormation skips CloudFront resources and gives change-set
+/// stacks no outputs (DESIGN §7; tests create the distribution by hand). On AWS the main
+/// stack always has the `DistributionId` output, so this never runs there.
 async fn distribution_by_comment(aws: &Aws, stack: &str) -> Result<Option<String>, CliError> {
     let wanted = Deployed::comment(stack, aws.region());
     let cloudfront = aws.cloudfront();
@@ -110,6 +114,10 @@ pub async fn distribution_domain(aws: &Aws, id: &str) -> Result<Option<String>, 
 }
 
 /// The ARN of the edge stack's web ACL: its output, else the ACL of that name in WAF.
+///
+/// The listing exists for moto, whose CloudFormation skips WAFv2 resources and gives
+/// change-set stacks no outputs (DESIGN §7). On AWS the edge stack always has the `WebAclArn`
+/// output, so the listing never runs there.
 pub async fn web_acl_arn(aws: &Aws, edge: &StackInfo) -> Result<Option<String>, CliError> {
     if let Some(arn) = edge.outputs.get("WebAclArn").filter(|a| !a.is_empty()) {
         return Ok(Some(arn.clone()));

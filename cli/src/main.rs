@@ -4,6 +4,7 @@
 mod aws;
 mod buckets;
 mod build_support;
+mod cdn;
 mod cli;
 mod commands;
 mod config;
@@ -11,16 +12,26 @@ mod deployed;
 mod dev;
 mod edge;
 mod error;
+mod files;
 mod output;
 mod stack;
 mod templates;
+mod variants;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
+use imgflex_handler::pipeline::Acceleration;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::command()
+        .long_version(long_version(Acceleration::of_this_build()))
+        .try_get_matches()
+        .and_then(|matches| cli::Cli::from_arg_matches(&matches))
+    {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     let out = output::Output::new(&cli.global);
     match commands::run(cli, &out) {
         Ok(()) => ExitCode::SUCCESS,
@@ -29,4 +40,15 @@ fn main() -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// `imgflex --version`: the version, and whether the codecs run with their SIMD, so a slow
+/// build says so (`-V` prints the version alone).
+fn long_version(acceleration: Acceleration) -> String {
+    let mut text = format!("{}\ncodecs: {acceleration}", env!("CARGO_PKG_VERSION"));
+    for line in acceleration.missing() {
+        text.push_str("\nwarning: ");
+        text.push_str(line);
+    }
+    text
 }

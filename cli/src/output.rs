@@ -1,7 +1,10 @@
 //! Where things are printed: results on stdout as text or JSON, everything else on stderr.
 
 use std::fmt::Display;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
 
 use serde::Serialize;
 
@@ -57,11 +60,43 @@ impl Output {
         }
     }
 
+    /// A live progress display on stderr, built from `template` (indicatif's syntax), when
+    /// stderr is a terminal and not `--quiet`; `None` otherwise, and the caller prints plain
+    /// lines instead. `len` is the bar's total (0 for a spinner); spinners tick on their own.
+    pub fn progress(&self, template: &str, len: u64) -> Option<ProgressBar> {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = if len == 0 {
+            ProgressBar::new_spinner()
+        } else {
+            ProgressBar::new(len)
+        };
+        bar.set_style(
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Some(bar)
+    }
+
     pub fn error(&self, err: &CliError) {
         if !err.reported || self.format == OutputFormat::Text {
             eprintln!("{err}");
         }
     }
+}
+
+/// Asks a yes/no question on the terminal; anything but yes is no, and no terminal is no.
+pub fn ask(question: &str) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 fn finish(written: std::io::Result<()>) -> Result<(), CliError> {

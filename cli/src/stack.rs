@@ -11,12 +11,11 @@ use aws_sdk_cloudformation::Client;
 use aws_sdk_cloudformation::types::{
     Capability, ChangeSetStatus, ChangeSetType, Parameter, StackEvent,
 };
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use crate::aws::sdk_error;
 use crate::error::CliError;
-use crate::output::Output;
+use crate::output::{Output, ask};
 
 /// What a stack's status lets us do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -574,7 +573,7 @@ async fn wait_for_change_set(
                         "the change set for `{name}` was not ready after 10 minutes"
                     )));
                 }
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                tokio::time::sleep(crate::aws::poll_interval(Duration::from_secs(2))).await;
             }
             Some(s) => return Ok((s, reason, changes)),
         }
@@ -618,17 +617,10 @@ async fn follow(
     out: &Output,
 ) -> Result<(), CliError> {
     let started = Instant::now();
-    let bar = if std::io::stderr().is_terminal() && !out.quiet {
-        let bar = ProgressBar::new(total as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos}/{len} {wide_msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(120));
-        Some(bar)
-    } else {
-        None
-    };
+    let bar = out.progress(
+        "{spinner} [{elapsed_precise}] {pos}/{len} {wide_msg}",
+        total.max(1) as u64,
+    );
     let mut done = HashSet::new();
     let mut first_failure: Option<String> = None;
     let mut rolled_back = Vec::new();
@@ -707,7 +699,7 @@ async fn follow(
             ))
             .hint("it keeps going without us: follow it with `imgflex status`"));
         }
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(crate::aws::poll_interval(Duration::from_secs(3))).await;
     }
 }
 
@@ -720,19 +712,6 @@ pub async fn delete_stack(cfn: &Client, name: &str, out: &Output) -> Result<(), 
         .await
         .map_err(|e| sdk_error(&format!("cannot delete stack `{name}`"), e))?;
     follow(cfn, name, 0, seen, out).await
-}
-
-/// Asks a yes/no question on the terminal; anything but yes is no, and no terminal is no.
-pub fn ask(question: &str) -> bool {
-    if !std::io::stdin().is_terminal() {
-        return false;
-    }
-    eprint!("{question} [y/N] ");
-    let mut answer = String::new();
-    if std::io::stdin().read_line(&mut answer).is_err() {
-        return false;
-    }
-    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 #[cfg(test)]

@@ -89,3 +89,48 @@ impl ErrorKind {
         }
     }
 }
+
+/// The messages of an error and its sources, joined with `: `, each once: SDK errors put the
+/// useful part (connection refused, the service's message) a few levels down, often repeated
+/// by the level above. The one formatter for every error chain imgflex logs or prints.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = e.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_joins_sources_without_repeating_them() {
+        let inner = std::io::Error::other("connection refused");
+        let outer = std::io::Error::other(inner);
+        assert_eq!(error_chain(&outer), "connection refused");
+        #[derive(Debug)]
+        struct Wrap(std::io::Error);
+        impl std::fmt::Display for Wrap {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("dispatch failure")
+            }
+        }
+        impl std::error::Error for Wrap {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert_eq!(
+            error_chain(&Wrap(std::io::Error::other("connection refused"))),
+            "dispatch failure: connection refused"
+        );
+    }
+}

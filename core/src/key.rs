@@ -54,6 +54,25 @@ pub fn image_extension(key: &str) -> Option<&'static str> {
     })
 }
 
+/// The images imgflex reads or writes: the canonical extension and its media type. The one
+/// table behind every `Content-Type` imgflex sets or checks (variants rendered and stored,
+/// originals uploaded, `imgflex dev`'s answers).
+const IMAGE_TYPES: [(&str, &str); 5] = [
+    ("jpg", "image/jpeg"),
+    ("png", "image/png"),
+    ("webp", "image/webp"),
+    ("gif", "image/gif"),
+    ("avif", "image/avif"),
+];
+
+/// The media type of an image extension as [`image_extension`] spells it (`jpg`, not `jpeg`).
+pub fn image_content_type(extension: &str) -> Option<&'static str> {
+    IMAGE_TYPES
+        .iter()
+        .find(|(ext, _)| *ext == extension)
+        .map(|(_, media)| *media)
+}
+
 /// The URI of a key: percent-encoded the one way the edge and the CLI both write it.
 pub fn encode_key(key: &str) -> String {
     utf8_percent_encode(key, PATH).to_string()

@@ -22,10 +22,10 @@ mod route;
 mod spec;
 
 pub use accept::{legacy_fallback, negotiate};
-pub use error::{ErrorKind, ParseError};
+pub use error::{ErrorKind, ParseError, error_chain};
 pub use key::{
-    MAX_ORIGINAL_KEY_BYTES, Target, Variant, canonical, decode_path, encode_key, image_extension,
-    parse_canonical,
+    MAX_ORIGINAL_KEY_BYTES, Target, Variant, canonical, decode_path, encode_key,
+    image_content_type, image_extension, parse_canonical,
 };
 pub use params::Params;
 pub use policy::{DIMENSION_CEILING, Policy, PolicyError, Preset, Qualities};

@@ -133,12 +133,7 @@ impl Format {
     }
 
     pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Jpeg => "image/jpeg",
-            Format::Png => "image/png",
-            Format::Webp => "image/webp",
-            Format::Avif => "image/avif",
-        }
+        crate::key::image_content_type(self.extension()).unwrap_or("application/octet-stream")
     }
 
     /// `jpeg`, `jpg`, `png`, `webp`, `avif` (already lowercased).

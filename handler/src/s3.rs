@@ -5,6 +5,19 @@ use aws_sdk_s3::primitives::ByteStream;
 
 use crate::store::{Fetched, Object, Store, StoreError};
 
+/// The one HTTPS client every AWS SDK client of imgflex is built with (the Lambda's S3 client,
+/// the CLI's, the tests'): the SDK's own hyper 1 client, with rustls on ring. The SDK's
+/// default would bring rustls on aws-lc, a second C crypto library to build for every
+/// target; so the SDK's `default-https-client` feature is off and this is passed to
+/// `aws_config` instead.
+pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
 /// Built once at cold start and shared by every request.
 #[derive(Debug, Clone)]
 pub struct S3Store {
@@ -29,17 +42,10 @@ impl S3Store {
 
 fn error(operation: &'static str, key: &str, err: impl std::error::Error) -> StoreError {
     // The full chain, for the log line; the viewer only ever sees a status.
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
     StoreError {
         operation,
         key: key.to_string(),
-        message,
+        message: imgflex_core::error_chain(&err),
     }
 }
 

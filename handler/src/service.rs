@@ -4,11 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use imgflex_core::{Policy, decode_path, parse_canonical};
+use imgflex_core::{Policy, Variant, decode_path, parse_canonical};
 use serde::Serialize;
 
 use crate::pipeline::{self, Limits, PipelineError};
-use crate::store::{Fetched, Object, Store};
+use crate::store::{Fetched, Object, Store, StoreError};
 
 /// Variants never change: their key names every input that made them.
 pub const VARIANT_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
@@ -170,7 +170,7 @@ impl<S: Store + Clone> Service<S> {
         path: &str,
         viewer_url: Option<&str>,
     ) -> Result<Reply, Fault> {
-        let mut log = RequestLog {
+        let log = RequestLog {
             method: method.to_string(),
             path: path.to_string(),
             ..RequestLog::default()
@@ -182,17 +182,15 @@ impl<S: Store + Clone> Service<S> {
         }
         // The edge already checked this; the handler re-checks everything (it may be invoked
         // some other way, and a key is a promise about what gets rendered and stored).
-        let variant = match decode_path(path)
+        let Some(variant) = decode_path(path)
             .ok()
             .and_then(|key| parse_canonical(&key).ok())
-        {
-            Some(v) if self.settings.policy.admits(&v.original, &v.spec) => v,
-            _ => return Ok(error(400, "not a canonical variant key", log, None)),
+        else {
+            return Ok(error(400, "not a canonical variant key", log, None));
         };
-        let key = variant.key();
-
+        let mut log = log;
         let started = Instant::now();
-        match self.store.get_variant(&key).await {
+        match self.stored(&variant).await {
             Ok(Some(object)) => {
                 log.fetch_ms = ms(started.elapsed());
                 log.source = Some("variants");
@@ -215,7 +213,59 @@ impl<S: Store + Clone> Service<S> {
             // Not fatal: rendering again is correct, only slower.
             Err(e) => log.error = Some(e.to_string()),
         }
+        log.fetch_ms = ms(started.elapsed());
+        self.render_logged(&variant, path, viewer_url, log).await
+    }
 
+    /// Step one of a request: the variant as the variants bucket holds it, if it does.
+    /// `Ok(None)` for a variant never stored (or a key this policy does not admit, which is
+    /// never stored either); a read failure is the caller's to log, and rendering again is
+    /// correct, only slower.
+    pub async fn stored(&self, variant: &Variant) -> Result<Option<Object>, StoreError> {
+        if !self
+            .settings
+            .policy
+            .admits(&variant.original, &variant.spec)
+        {
+            return Ok(None);
+        }
+        self.store.get_variant(&variant.key()).await
+    }
+
+    /// Step two: reads the original, transforms it, stores the variant and answers with it
+    /// (or, for an output too big to answer, with a 302 to `viewer_url`, the viewer's URL as
+    /// the edge passes it, else to `path`). Does not look for a stored copy: that is
+    /// [`Service::stored`]'s job, done first by [`Service::handle`] and by `imgflex dev`.
+    pub async fn render(
+        &self,
+        variant: &Variant,
+        path: &str,
+        viewer_url: Option<&str>,
+    ) -> Result<Reply, Fault> {
+        let log = RequestLog {
+            method: "GET".to_string(),
+            path: path.to_string(),
+            ..RequestLog::default()
+        };
+        self.render_logged(variant, path, viewer_url, log).await
+    }
+
+    async fn render_logged(
+        &self,
+        variant: &Variant,
+        path: &str,
+        viewer_url: Option<&str>,
+        mut log: RequestLog,
+    ) -> Result<Reply, Fault> {
+        if !self
+            .settings
+            .policy
+            .admits(&variant.original, &variant.spec)
+        {
+            return Ok(error(400, "not a canonical variant key", log, None));
+        }
+        let key = variant.key();
+        let started = Instant::now();
         let limits = self.settings.limits;
         let original = match self
             .store
@@ -241,7 +291,8 @@ impl<S: Store + Clone> Service<S> {
                 ));
             }
         };
-        log.fetch_ms = ms(started.elapsed());
+        // The variant read (when there was one) and the original's, together.
+        log.fetch_ms += ms(started.elapsed());
         log.in_bytes = original.len() as u64;
 
         // Image work is CPU-bound: keep it off the async workers, so a server running this

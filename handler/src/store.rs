@@ -62,6 +62,7 @@ struct Memory {
     originals: HashMap<String, Vec<u8>>,
     variants: HashMap<String, Object>,
     original_reads: usize,
+    variant_reads: usize,
     fail_puts: bool,
     fail_reads: bool,
 }
@@ -86,6 +87,10 @@ impl MemoryStore {
 
     pub fn original_reads(&self) -> usize {
         self.lock().original_reads
+    }
+
+    pub fn variant_reads(&self) -> usize {
+        self.lock().variant_reads
     }
 
     /// Makes every `put_variant` fail, to test what a store outage looks like.
@@ -123,7 +128,8 @@ impl Store for MemoryStore {
     }
 
     async fn get_variant(&self, key: &str) -> Result<Option<Object>, StoreError> {
-        let m = self.lock();
+        let mut m = self.lock();
+        m.variant_reads += 1;
         if m.fail_reads {
             return Err(injected("get variant", key));
         }

@@ -359,3 +359,51 @@ fn settings_from_the_environment() {
     .unwrap_err();
     assert!(err.contains("IMGFLEX_POLICY"), "{err}");
 }
+
+#[tokio::test]
+async fn is_it_stored_and_render_it_are_two_steps() {
+    // What `imgflex dev` does: ask the store first, then render on a miss; the render does
+    // not read the variant again, and a hit does not read the original.
+    let two_steps = service(Settings::default());
+    let store = two_steps.store().clone();
+    let variant = imgflex_core::parse_canonical(KEY).unwrap();
+    assert!(two_steps.stored(&variant).await.unwrap().is_none());
+    assert_eq!(store.variant_reads(), 1);
+    let reply = two_steps.render(&variant, KEY, None).await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(dims(&reply), (100, 67));
+    assert_eq!(store.variant_reads(), 1, "render reads no variant");
+    assert_eq!(store.original_reads(), 1);
+    let stored = two_steps.stored(&variant).await.unwrap().unwrap();
+    assert_eq!(stored.bytes, reply.body);
+    assert_eq!(store.original_reads(), 1, "a hit reads no original");
+
+    // Through `handle` (the Lambda), one read of each on a miss, one variant read on a hit.
+    let fresh = service(Settings::default());
+    let fresh_store = fresh.store().clone();
+    assert_eq!(get(&fresh, KEY).await.status, 200);
+    assert_eq!(
+        (fresh_store.variant_reads(), fresh_store.original_reads()),
+        (1, 1)
+    );
+    assert_eq!(get(&fresh, KEY).await.log.source, Some("variants"));
+    assert_eq!(
+        (fresh_store.variant_reads(), fresh_store.original_reads()),
+        (2, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_key_the_policy_does_not_admit_is_neither_stored_nor_rendered() {
+    let policy = Policy::from_json_str(r#"{"max_width": 50}"#).unwrap();
+    let service = service(Settings {
+        policy,
+        ..Settings::default()
+    });
+    let variant = imgflex_core::parse_canonical(KEY).unwrap();
+    assert!(service.stored(&variant).await.unwrap().is_none());
+    assert_eq!(service.store().variant_reads(), 0, "not even looked up");
+    let reply = service.render(&variant, KEY, None).await.unwrap();
+    assert_eq!(reply.status, 400);
+    assert_eq!(service.store().original_reads(), 0);
+}

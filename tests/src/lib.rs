@@ -1,9 +1,15 @@
-//! Shared helpers for imgflex's end-to-end tests: finding the real `imgflex` binary and the
-//! fixtures every implementation of the grammar is held to.
+//! Shared helpers for imgflex's end-to-end tests (`cli/tests/e2e`, `handler/tests/lambda.rs`):
+//! the fixtures, the pinned outside tools, a moto server, loopback ports without races.
+//!
+//! The binaries under test come from cargo itself (`CARGO_BIN_EXE_*` in the test that runs
+//! them), never from a nested `cargo build`: this crate only turns such a path into a
+//! command with a clean environment.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The workspace root (the directory holding the top `Cargo.toml`).
 pub fn workspace_root() -> &'static Path {
@@ -17,50 +23,18 @@ pub fn fixture(name: &str) -> PathBuf {
     workspace_root().join("tests/fixtures").join(name)
 }
 
-/// The `imgflex` binary, built once per test process with the same profile as the tests.
-///
-/// Cargo only hands a package the paths of its own binaries (`CARGO_BIN_EXE_*`), and the CLI
-/// is another package, so we ask cargo to build it and tell us where it put it (what the
-/// `escargot` crate does, in a dozen lines). A no-op build takes well under a second.
-pub fn imgflex_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        scrub_cargo_env(&mut cmd);
-        let out = cmd
-            .current_dir(workspace_root())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "imgflex",
-                "--bin",
-                "imgflex",
-                "--message-format=json",
-            ])
-            .output()
-            .expect("run cargo build for the imgflex binary");
-        assert!(
-            out.status.success(),
-            "cargo build -p imgflex failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|msg| {
-                msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "imgflex"
-            })
-            .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
-            .expect("cargo reported no imgflex executable")
-    })
+/// A real image of the committed test corpus (`tests/fixtures/corpus`; its README says what
+/// each one covers and where it comes from).
+pub fn test_image(name: &str) -> PathBuf {
+    let path = fixture("corpus").join(name);
+    assert!(path.is_file(), "no test image `{}`", path.display());
+    path
 }
 
-/// A command running the real `imgflex` binary, with no AWS settings leaking in from the
-/// developer's environment.
-pub fn imgflex() -> Command {
-    let mut cmd = Command::new(imgflex_bin());
+/// A command running the `imgflex` binary at `bin` (the caller's `CARGO_BIN_EXE_imgflex`),
+/// with no AWS settings or config leaking in from the developer's environment.
+pub fn imgflex_at(bin: &Path) -> Command {
+    let mut cmd = Command::new(bin);
     for var in [
         "AWS_PROFILE",
         "AWS_REGION",
@@ -71,6 +45,24 @@ pub fn imgflex() -> Command {
         cmd.env_remove(var);
     }
     cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// `cmd` with fake credentials and an endpoint (a moto server), isolated from the developer's
+/// own AWS files and from the instance metadata service; `home` is its HOME and working
+/// directory. Polling (stack events, invalidations) runs every few milliseconds: moto
+/// answers at once, and the CLI's seconds-long default is for AWS.
+pub fn with_aws(mut cmd: Command, endpoint: &str, home: &Path) -> Command {
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", home.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("IMGFLEX_POLL_MS", "20")
+        .env("HOME", home)
+        .current_dir(home)
+        .stdin(Stdio::null())
+        .args(["--endpoint-url", endpoint]);
     cmd
 }
 
@@ -92,51 +84,76 @@ pub fn tool(name: &str) -> PathBuf {
     })
 }
 
-/// A moto server on a free loopback port, killed when dropped.
+/// A moto server on a loopback port it picked itself (`tests/moto/server.py`), stopped when
+/// dropped.
 #[derive(Debug)]
 pub struct Moto {
-    child: std::process::Child,
+    child: Child,
+    // Held open: the server stops when it closes, so it never outlives this test process.
+    stdin: Option<ChildStdin>,
     pub endpoint: String,
 }
 
 impl Moto {
     pub fn start() -> Moto {
-        let port = free_port();
-        let child = Command::new(tool("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+        let mut child = Command::new(python())
+            .arg(workspace_root().join("tests/moto/server.py"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
-            .expect("start moto_server");
-        let moto = Moto {
+            .expect("start tests/moto/server.py");
+        let stdin = child.stdin.take();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut line)
+            .expect("read the moto server's port");
+        let port: u16 = line.trim().parse().unwrap_or_else(|_| {
+            panic!("tests/moto/server.py printed {line:?}, not a port (is moto installed? run `bash .ci/setup`)")
+        });
+        Moto {
             child,
+            stdin,
             endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "moto_server did not listen on {port} within 30 s"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        moto
     }
 }
 
 impl Drop for Moto {
     fn drop(&mut self) {
+        drop(self.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-/// A loopback port nobody is listening on right now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
+/// Runs `start` with a loopback port nobody listens on, for a server that cannot bind port 0
+/// and say which port it got. A port picked and handed on is free only until someone binds
+/// it, so picking is serialised within the test process until `start` returns (which must be
+/// once its server listens): two tests can never be handed the same port. Servers that can
+/// bind port 0 themselves (moto via `Moto`, `imgflex dev --port 0`) should.
+pub fn with_free_port<T>(start: impl FnOnce(u16) -> T) -> T {
+    static PICKING: Mutex<()> = Mutex::new(());
+    let _picking = PICKING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .expect("bind an ephemeral loopback port")
+        .expect("bind an ephemeral loopback port");
+    start(port)
+}
+
+/// Waits until something accepts connections on the loopback `port`, or panics naming `what`.
+pub fn wait_listening(port: u16, what: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The python interpreter of `.venv` (which has boto3 with moto), else `python3`.
@@ -147,23 +164,6 @@ pub fn python() -> PathBuf {
     } else {
         PathBuf::from("python3")
     }
-}
-
-/// The binary with fake credentials and an endpoint (a moto server), isolated from the
-/// developer's own AWS files and from the instance metadata service; `home` is its HOME and
-/// working directory.
-pub fn aws_cli(endpoint: &str, home: &Path) -> Command {
-    let mut cmd = imgflex();
-    cmd.env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", home.join("no-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("HOME", home)
-        .current_dir(home)
-        .stdin(std::process::Stdio::null())
-        .args(["--endpoint-url", endpoint]);
-    cmd
 }
 
 /// Runs a command to its end: exit code, stdout, stderr.
@@ -200,28 +200,4 @@ pub fn aws_state(endpoint: &str, region: &str, args: &[&str]) -> serde_json::Val
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("aws_state.py prints JSON")
-}
-
-/// Removes the package variables `cargo test` hands a test process (CARGO_MANIFEST_DIR,
-/// CARGO_PKG_*, …) from a command that runs cargo. Passed on, cargo takes them for a changed
-/// environment and rebuilds every crate that reads one (ring, then the whole TLS and AWS SDK
-/// chain): minutes, on every run that alternates with a plain build.
-pub fn scrub_cargo_env(cmd: &mut Command) {
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_PKG_")
-            || name.starts_with("CARGO_BIN_")
-            || [
-                "CARGO_MANIFEST_DIR",
-                "CARGO_MANIFEST_PATH",
-                "CARGO_CRATE_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-                "CARGO_TARGET_TMPDIR",
-                "OUT_DIR",
-            ]
-            .contains(&name.as_ref())
-        {
-            cmd.env_remove(name.as_ref());
-        }
-    }
 }

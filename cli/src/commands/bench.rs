@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use imgflex_core::{Format, Policy, Route, route_target};
-use imgflex_handler::pipeline::{Limits, Pixels, decode_full, transform};
+use imgflex_handler::pipeline::{Acceleration, Limits, Pixels, decode_full, transform};
 use serde::Serialize;
 
 use crate::cli::BenchArgs;
@@ -43,11 +43,15 @@ struct Row {
 
 #[derive(Debug, Serialize)]
 struct Report {
+    /// Whether the codecs ran with their SIMD: figures from a build without it are not the
+    /// pipeline's.
+    acceleration: Acceleration,
     rows: Vec<Row>,
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "codecs: {}", self.acceleration)?;
         writeln!(
             f,
             "{:28} {:11} {:>9} {:>10} {:>11} {:>8} {:>6}",
@@ -120,6 +124,10 @@ pub fn run(args: BenchArgs, out: &Output) -> Result<(), CliError> {
         return out.json(&row);
     }
     let images = images(&args.corpus)?;
+    let acceleration = Acceleration::of_this_build();
+    for line in acceleration.missing() {
+        out.status(format_args!("warning: {line}"));
+    }
     let exe = std::env::current_exe()
         .map_err(|e| CliError::new(format!("cannot find this executable: {e}")))?;
     let mut rows = Vec::new();
@@ -136,7 +144,7 @@ pub fn run(args: BenchArgs, out: &Output) -> Result<(), CliError> {
             rows.push(child_cell(&exe, &args, &name, op)?);
         }
     }
-    let report = Report { rows };
+    let report = Report { acceleration, rows };
     if let Some(file) = &args.json {
         let json =
             serde_json::to_string_pretty(&report).map_err(|e| CliError::new(e.to_string()))?;

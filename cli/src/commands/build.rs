@@ -151,6 +151,7 @@ fn build(
 
     let mut cmd = Command::new(cargo_lambda);
     cmd.args(["lambda", "build", "--release", arch.cargo_lambda_flag()])
+        .args(arch.cargo_features())
         .args(["--output-format", "zip", "-p", "imgflex-handler", "--bin"])
         .args(["bootstrap", "--lambda-dir"])
         .arg(&lambda_dir)
@@ -225,8 +226,5 @@ fn place(from: &Path, to: &Path) -> Result<(), CliError> {
     if let Some(dir) = to.parent() {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }
-    let tmp = to.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::copy(from, &tmp)
-        .and_then(|_| std::fs::rename(&tmp, to))
-        .map_err(fail)
+    crate::files::copy_atomically(from, to).map_err(fail)
 }

@@ -11,8 +11,8 @@ use crate::buckets;
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::deployed::{BOOTSTRAP_STACK, Deployed, check_stack_name, edge_stack};
 use crate::error::CliError;
-use crate::output::Output;
-use crate::stack::{ask, delete_stack, describe};
+use crate::output::{Output, ask};
+use crate::stack::{delete_stack, describe};
 
 #[derive(Debug, Default, Serialize)]
 struct Report {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imgflex_handler::Settings;
-use imgflex_handler::pipeline::Limits;
+use imgflex_handler::pipeline::{Acceleration, Limits};
 use imgflex_handler::service::DEFAULT_MAX_RESPONSE_BYTES;
 use sha2::{Digest, Sha256};
 
@@ -113,6 +113,10 @@ pub fn run(args: DevArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliEr
             "imgflex dev: http://{address}/\n  originals  {originals_label}\n  variants   `{}`\n  policy     {policy_label}\n  press Ctrl-C to stop",
             variants.display()
         ));
+        // Renders in a build without its codecs' SIMD are slower than deployed ones: say so.
+        for line in Acceleration::of_this_build().missing() {
+            out.status(format_args!("warning: {line}"));
+        }
         dev::serve(app, listener, dev::stop_signal()).await;
         Ok(())
     });

@@ -5,19 +5,16 @@
 use std::fmt;
 use std::io::IsTerminal;
 
-use aws_sdk_s3::Client;
-use imgflex_core::{Target, parse_canonical};
-use indicatif::{ProgressBar, ProgressStyle};
+use imgflex_core::Target;
 use serde::Serialize;
 
 use crate::aws::{Aws, runtime};
-use crate::buckets;
+use crate::cdn;
 use crate::cli::{GlobalArgs, PurgeArgs};
-use crate::commands::invalidate;
-use crate::deployed::{Needs, VariantsBucket, locate};
+use crate::deployed::{Needs, locate};
 use crate::error::CliError;
-use crate::output::Output;
-use crate::stack::ask;
+use crate::output::{Output, ask};
+use crate::variants::{delete_variants, variants_of};
 
 #[derive(Debug, Serialize)]
 struct Report {
@@ -58,69 +55,9 @@ impl fmt::Display for Report {
     }
 }
 
-/// Whether `key` (in the variants bucket) is a variant `target` covers: a canonical variant
-/// key, of an original the target names. Anything else is left alone, whatever bucket this is.
-pub fn covers(target: &Target, key: &str) -> bool {
-    let Ok(variant) = parse_canonical(key) else {
-        return false;
-    };
-    match target {
-        Target::Original(original) => variant.original == *original,
-        Target::Prefix(prefix) => variant.original.starts_with(prefix.as_str()),
-        Target::Variant(canonical) => key == canonical,
-    }
-}
-
-/// The stored variants `targets` cover, listed by prefix page by page.
-pub async fn variants_of(
-    s3: &Client,
-    bucket: &VariantsBucket,
-    targets: &[Target],
-) -> Result<Vec<String>, CliError> {
-    let mut keys = Vec::new();
-    for target in targets {
-        for key in buckets::list_keys(s3, bucket.name(), &target.purge_prefix()).await? {
-            if covers(target, &key) && !keys.contains(&key) {
-                keys.push(key);
-            }
-        }
-    }
-    Ok(keys)
-}
-
-/// Deletes `keys` from the variants bucket, with a progress bar on a terminal.
-pub async fn delete_variants(
-    s3: &Client,
-    bucket: &VariantsBucket,
-    keys: &[String],
-    out: &Output,
-) -> Result<usize, CliError> {
-    if keys.is_empty() {
-        return Ok(0);
-    }
-    let bar = (std::io::stderr().is_terminal() && !out.quiet).then(|| {
-        let bar = ProgressBar::new(keys.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template("deleting variants {bar:30} {pos}/{len}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    let n = buckets::delete(s3, bucket.name(), buckets::ids(keys)?, |done| {
-        if let Some(bar) = &bar {
-            bar.set_position(done as u64);
-        }
-    })
-    .await?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    Ok(n)
-}
-
 pub fn run(args: PurgeArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliError> {
-    let targets = invalidate::targets(&args.paths)?;
-    let paths = invalidate::invalidation_paths(&targets)?;
+    let targets = cdn::targets(&args.paths)?;
+    let paths = cdn::invalidation_paths(&targets)?;
     let everything = targets
         .iter()
         .any(|t| matches!(t, Target::Prefix(p) if p.is_empty()));
@@ -165,38 +102,9 @@ pub fn run(args: PurgeArgs, global: &GlobalArgs, out: &Output) -> Result<(), Cli
         }
         delete_variants(&s3, &bucket, &report.deleted, out).await?;
         if let Some(distribution_id) = &loc.distribution_id {
-            let (id, _) =
-                invalidate::create(&aws, distribution_id, &report.invalidation_paths).await?;
+            let (id, _) = cdn::create(&aws, distribution_id, &report.invalidation_paths).await?;
             report.invalidation_id = Some(id);
         }
         out.data(&report)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn t(s: &str) -> Target {
-        Target::parse(s).unwrap()
-    }
-
-    #[test]
-    fn only_canonical_variants_of_the_target_are_covered() {
-        let v = "photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.webp";
-        assert!(covers(&t("/photos/cat.jpg"), v));
-        assert!(covers(&t("/photos/*"), v));
-        assert!(covers(&t("/*"), v));
-        assert!(covers(&t(&format!("/{v}")), v));
-        assert!(!covers(&t("/photos/dog.jpg"), v));
-        assert!(!covers(&t("/videos/*"), v));
-        // Originals, even under the prefix, are never variants.
-        assert!(!covers(&t("/photos/*"), "photos/cat.jpg"));
-        assert!(!covers(&t("/*"), "photos/cat.jpg/notes.txt"));
-        // A different original whose name starts like this one.
-        assert!(!covers(
-            &t("/photos/cat.jpg"),
-            "photos/cat.jpg.png/w400_inside_center_q75_bgffffff_e0.webp"
-        ));
-    }
 }

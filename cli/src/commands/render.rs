@@ -65,9 +65,7 @@ pub fn run(args: RenderArgs, global: &GlobalArgs, out: &Output) -> Result<(), Cl
 
 /// Writes through a temporary file and a rename, so a reviewer never sees half a template.
 fn write(path: &Path, text: &str) -> Result<PathBuf, CliError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
+    crate::files::write_atomically(path, text.as_bytes())
         .map_err(|e| CliError::new(format!("cannot write `{}`: {e}", path.display())))?;
     Ok(path.to_path_buf())
 }

@@ -349,7 +349,7 @@ async fn lambda(aws: &Aws, name: &str, out: &Output) -> Result<Option<FunctionLi
         Err(e) => {
             out.verbose(format!(
                 "no function URL for `{name}`: {}",
-                crate::aws::chain(&e)
+                imgflex_core::error_chain(&e)
             ));
             None
         }

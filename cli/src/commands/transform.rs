@@ -90,17 +90,8 @@ pub fn run(args: TransformArgs, global: &GlobalArgs, out: &Output) -> Result<(),
     })
 }
 
-/// Writes beside the target and renames, so a failure never leaves half a file.
+/// Writes the output whole or not at all.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.imgflex-tmp"));
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            CliError::new(format!("cannot write `{}`: {e}", path.display()))
-        })
+    crate::files::write_atomically(path, bytes)
+        .map_err(|e| CliError::new(format!("cannot write `{}`: {e}", path.display())))
 }

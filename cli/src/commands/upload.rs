@@ -3,7 +3,6 @@
 //! and replaced originals' variants purged so no stale image is served.
 
 use std::fmt;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,17 +11,17 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use imgflex_core::{Target, encode_key, image_extension};
 use imgflex_handler::pipeline::{Limits, SourceFormat, probe};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::aws::{Aws, runtime, sdk_error};
 use crate::buckets;
 use crate::cli::{GlobalArgs, UploadArgs};
-use crate::commands::{invalidate, purge};
 use crate::deployed::{Needs, locate};
 use crate::error::CliError;
 use crate::output::Output;
+use crate::{cdn, variants};
 
 /// Files above this go up in parts; parts are this big, a few at a time.
 pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
@@ -319,16 +318,14 @@ async fn upload(
         invalidation_id: None,
     };
     let total: u64 = checked.iter().map(|c| c.bytes.len() as u64).sum();
-    let bar = (std::io::stderr().is_terminal() && !out.quiet && !args.dry_run).then(|| {
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} files {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    });
+    let bar = if args.dry_run {
+        None
+    } else {
+        out.progress(
+            "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} files {msg}",
+            total.max(1),
+        )
+    };
     let files = checked.len();
     let mut replaced_paths = Vec::new();
     for (i, c) in checked.into_iter().enumerate() {
@@ -388,9 +385,10 @@ async fn upload(
         if existed {
             let target = Target::Original(key.clone());
             if let Some(variants) = &loc.variants {
-                let keys = purge::variants_of(&s3, variants, std::slice::from_ref(&target)).await?;
+                let keys =
+                    variants::variants_of(&s3, variants, std::slice::from_ref(&target)).await?;
                 uploaded.variants_purged =
-                    purge::delete_variants(&s3, variants, &keys, out).await?;
+                    variants::delete_variants(&s3, variants, &keys, out).await?;
             }
             uploaded.replaced = true;
             replaced_paths.push(target);
@@ -403,8 +401,8 @@ async fn upload(
     if !replaced_paths.is_empty() {
         match &loc.distribution_id {
             Some(id) => {
-                let paths = invalidate::invalidation_paths(&replaced_paths)?;
-                let (invalidation, _) = invalidate::create(&aws, id, &paths).await?;
+                let paths = cdn::invalidation_paths(&replaced_paths)?;
+                let (invalidation, _) = cdn::create(&aws, id, &paths).await?;
                 report.invalidation_id = Some(invalidation);
             }
             None => out.status(

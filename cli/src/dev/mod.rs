@@ -1,31 +1,28 @@
-//! `imgflex dev`'s server: the deployed request path on one machine. The edge rewrite is
+//! `imgflex dev`'s app: the deployed request path on one machine (the HTTP shell around it,
+//! accepting connections and turning answers into responses, is `http.rs`). The edge rewrite is
 //! `imgflex_core::route` (the Rust twin the parity table holds to the CloudFront Function),
 //! the cache key is the canonical variant key, a folder is the variants bucket, and a miss
-//! fails over to the resize Lambda's own `Service::handle`, in process. Around it: single-
+//! fails over to the resize Lambda's own `Service`, in process. Around it: single-
 //! flight per key, transforms bounded by the cores, a page to try URLs, and a request log.
 
 pub mod flight;
+mod http;
 pub mod samples;
 pub mod store;
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
+pub use http::{BindError, bind, serve, stop_signal};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::Method;
 use imgflex_core::{ParseError, Policy, Route, Variant, encode_key, route};
 use imgflex_handler::service::{ERROR_CACHE_CONTROL, Reply, image_headers};
 use imgflex_handler::store::{Fetched, Store};
 use imgflex_handler::{Service, Settings};
 use serde::Serialize;
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use flight::{Flights, Role};
@@ -33,9 +30,6 @@ use store::{DevStore, Originals};
 
 /// The page at `/`: plain HTML and JS, no build step.
 const PAGE: &str = include_str!("page.html");
-
-/// How long Ctrl-C waits for open requests before closing their connections.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Everything the server holds, built once.
 #[derive(Debug)]
@@ -143,10 +137,10 @@ pub struct Config {
 
 /// An answer before it becomes an HTTP response, with what the log line says about it.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Bytes,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(&'static str, String)>,
+    pub(crate) body: Bytes,
     note: Option<String>,
 }
 
@@ -192,25 +186,6 @@ impl Answer {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
-
-    fn into_response(self, head: bool) -> Response<Full<Bytes>> {
-        let length = self.body.len();
-        let body = if head { Bytes::new() } else { self.body };
-        let mut response = Response::new(Full::new(body));
-        *response.status_mut() =
-            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let headers = response.headers_mut();
-        for (name, value) in self.headers {
-            // Keys are percent-encoded and messages ASCII, so every value is a valid header;
-            // a value that somehow is not is dropped rather than failing the response.
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.append(name, value);
-            }
-        }
-        // HEAD says how long GET's body is, as S3 and the Lambda do.
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-        response
-    }
 }
 
 impl App {
@@ -231,33 +206,23 @@ impl App {
         }
     }
 
-    /// One request, start to finish: answer, then log.
-    async fn serve(self: Arc<App>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    /// One request, start to finish: the answer, then its log line. The HTTP shell
+    /// (`http.rs`) has taken the request apart; `target` is its path and query as sent.
+    pub(crate) async fn request(
+        self: &Arc<App>,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
+        accept: Option<&str>,
+        target: &str,
+    ) -> Answer {
         let started = Instant::now();
         bump(&self.stats.requests);
-        let method = request.method().clone();
-        let target = request
-            .uri()
-            .path_and_query()
-            .map_or_else(|| "/".to_string(), |pq| pq.as_str().to_string());
-        let accept = request
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let answer = self
-            .answer(
-                &method,
-                request.uri().path(),
-                request.uri().query(),
-                accept.as_deref(),
-                &target,
-            )
-            .await;
+        let answer = self.answer(method, path, query, accept, target).await;
         if self.log_requests {
-            eprintln!("{}", log_line(&method, &target, &answer, started.elapsed()));
+            eprintln!("{}", log_line(method, target, &answer, started.elapsed()));
         }
-        answer.into_response(method == Method::HEAD)
+        answer
     }
 
     async fn answer(
@@ -421,14 +386,14 @@ impl App {
         }
     }
 
-    /// The leader's work for one key: the variants folder answers what it has, as the
-    /// variants bucket does (the origin group's first member), else the resize Lambda's
-    /// request path runs in process, given the viewer's URL as the edge passes it.
+    /// The leader's work for one key, in the handler's two steps: the variants folder answers
+    /// what it has (`Service::stored`), as the variants bucket does (the origin group's first
+    /// member), else the resize Lambda's render runs in process (`Service::render`), given the
+    /// viewer's URL as the edge passes it.
     async fn run_handler(&self, variant: &Variant, viewer_url: &str) -> Flight {
-        let key = variant.key();
         let mut read_error = None;
         let started = Instant::now();
-        match self.store.get_variant(&key).await {
+        match self.service.stored(variant).await {
             Ok(Some(object)) => {
                 // The handler's headers for a stored variant. On AWS, Vary comes from the
                 // response headers policy (or, with CORS on, from nothing: see
@@ -460,7 +425,7 @@ impl App {
             .map_err(|e| e.to_string())?;
         let reply = self
             .service
-            .handle("GET", &variant.uri(), Some(viewer_url))
+            .render(variant, &variant.uri(), Some(viewer_url))
             .await
             .map_err(|e| e.to_string())?;
         if reply.log.source == Some("render") {
@@ -509,99 +474,6 @@ fn log_line(method: &Method, target: &str, answer: &Answer, elapsed: Duration) -
         line.push_str(&format!(" ({note})"));
     }
     line
-}
-
-/// Binds `127.0.0.1:port`. A port in use is the one error a user hits here, so it gets its
-/// own message.
-pub async fn bind(port: u16) -> Result<TcpListener, BindError> {
-    TcpListener::bind(("127.0.0.1", port))
-        .await
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AddrInUse => BindError::InUse(port),
-            _ => BindError::Other(port, e),
-        })
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum BindError {
-    #[error("port `{0}` is already in use")]
-    InUse(u16),
-    #[error("cannot listen on `127.0.0.1:{0}`: {1}")]
-    Other(u16, std::io::Error),
-}
-
-/// Accepts connections until `shutdown` resolves, then lets open requests finish (up to
-/// [`SHUTDOWN_GRACE`]) and returns.
-pub async fn serve(
-    app: Arc<App>,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _peer): (_, SocketAddr) = match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        // Out of file descriptors and the like: say so, breathe, go on.
-                        eprintln!("warning: cannot accept a connection: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                // Responses go out in one write; don't let Nagle hold the last segment.
-                let _ = stream.set_nodelay(true);
-                let app = Arc::clone(&app);
-                let service = hyper::service::service_fn(move |request| {
-                    let app = Arc::clone(&app);
-                    async move { Ok::<_, Infallible>(app.serve(request).await) }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    // A viewer hanging up mid-response is its business, not an error here.
-                    let _ = connection.await;
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        eprintln!(
-            "warning: requests still open after {} s were cut off",
-            SHUTDOWN_GRACE.as_secs()
-        );
-    }
-}
-
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
-pub async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 #[cfg(test)]

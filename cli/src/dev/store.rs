@@ -5,7 +5,6 @@
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use imgflex_core::{Format, image_extension};
 use imgflex_handler::service::VARIANT_CACHE_CONTROL;
@@ -34,8 +33,6 @@ pub struct DevStore {
 struct Inner {
     originals: Originals,
     variants: PathBuf,
-    /// Names temp files uniquely within this process (the pid separates processes).
-    temp_counter: AtomicU64,
 }
 
 /// One original, for the page's list.
@@ -55,7 +52,6 @@ impl DevStore {
             inner: Arc::new(Inner {
                 originals,
                 variants,
-                temp_counter: AtomicU64::new(0),
             }),
         }
     }
@@ -165,8 +161,7 @@ impl Store for DevStore {
         };
         let path = confined(&self.inner.variants, key)
             .ok_or_else(|| failed("not a key this store can hold".into()))?;
-        let n = self.inner.temp_counter.fetch_add(1, Ordering::Relaxed);
-        tokio::task::spawn_blocking(move || write_atomically(&path, &object.bytes, n))
+        tokio::task::spawn_blocking(move || write_variant(&path, &object.bytes))
             .await
             .map_err(|e| failed(e.to_string()))?
             .map_err(|e| failed(e.to_string()))
@@ -211,17 +206,17 @@ fn variant_content_type(key: &str) -> Option<&'static str> {
 
 /// The content type S3 would hold for an original uploaded by extension.
 pub fn original_content_type(key: &str) -> &'static str {
+    if let Some(media) =
+        imgflex_core::image_extension(key).and_then(imgflex_core::image_content_type)
+    {
+        return media;
+    }
     let name = key.rsplit('/').next().unwrap_or(key);
     let ext = name
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
         .unwrap_or_default();
     match ext.as_str() {
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "webp" => "image/webp",
-        "gif" => "image/gif",
-        "avif" => "image/avif",
         "svg" => "image/svg+xml",
         "ico" => "image/x-icon",
         "txt" => "text/plain; charset=utf-8",
@@ -240,23 +235,13 @@ fn is_missing(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
 }
 
-/// Writes beside the target and renames over it, so a reader (or a crash) never sees half a
-/// variant, and two writers of the same key leave one whole file.
-fn write_atomically(path: &Path, bytes: &[u8], n: u64) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| std::io::Error::other("a variant path has a parent"))?;
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()));
-    let written = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
+/// Creates the key's folders, then writes the variant whole (a reader, a crash or a second
+/// writer of the same key never sees half of one).
+fn write_variant(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
     }
-    written
+    crate::files::write_atomically(path, bytes)
 }
 
 /// Walks a folder for image originals, skipping hidden entries and not following symlinked
@@ -352,7 +337,7 @@ mod tests {
             "cat\n.jpg",
             ".hidden.jpg",
             "photos/.git/config",
-            ".cat.jpg.123-0.tmp",
+            ".imgflex-a1b2c3.tmp",
         ] {
             assert_eq!(confined(root, hostile), None, "{hostile:?}");
         }

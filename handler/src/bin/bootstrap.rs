@@ -12,7 +12,10 @@ use lambda_http::{Error, Request, service_fn};
 async fn main() -> Result<(), Error> {
     let (settings, buckets) = Settings::from_env(|name| std::env::var(name).ok())
         .map_err(|e| format!("imgflex handler configuration: {e}"))?;
-    let config = aws_config::load_from_env().await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(imgflex_handler::s3::https_client())
+        .load()
+        .await;
     // An endpoint override (a moto server in tests) answers on one host: address buckets
     // by path, not by subdomain.
     let path_style = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]

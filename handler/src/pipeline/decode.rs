@@ -25,13 +25,14 @@ pub enum SourceFormat {
 
 impl SourceFormat {
     pub fn content_type(self) -> &'static str {
-        match self {
-            SourceFormat::Jpeg => "image/jpeg",
-            SourceFormat::Png => "image/png",
-            SourceFormat::Gif => "image/gif",
-            SourceFormat::Webp => "image/webp",
-            SourceFormat::Avif => "image/avif",
-        }
+        let extension = match self {
+            SourceFormat::Jpeg => "jpg",
+            SourceFormat::Png => "png",
+            SourceFormat::Gif => "gif",
+            SourceFormat::Webp => "webp",
+            SourceFormat::Avif => "avif",
+        };
+        imgflex_core::image_content_type(extension).unwrap_or("application/octet-stream")
     }
 }
 

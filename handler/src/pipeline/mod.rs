@@ -4,6 +4,7 @@
 //! decode (at reduced size when the target allows) ▶ resize + crop (Lanczos3, premultiplied
 //! alpha) ▶ orient ▶ to sRGB ▶ letterbox ▶ flatten for JPEG ▶ encode.
 
+mod acceleration;
 mod decode;
 mod encode;
 mod error;
@@ -13,6 +14,7 @@ mod pixels;
 
 use imgflex_core::{Format, TransformSpec};
 
+pub use acceleration::Acceleration;
 pub use decode::{Header, SourceFormat, header, sniff};
 pub use encode::{AVIF_SPEED, avif_quality};
 pub use error::PipelineError;

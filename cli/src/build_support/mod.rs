@@ -1,0 +1,55 @@
+//! What `imgflex build` needs around cargo-lambda, one job a module: the handler's sources
+//! bundled into this binary and the hash of a build's inputs (`sources`), the tools the
+//! cross build needs and how to install each (`tools`), and the inspection of the zip it
+//! produces (`packaging`).
+
+mod packaging;
+mod sources;
+mod tools;
+
+pub use packaging::inspect_zip;
+pub use sources::{Sources, find_checkout, hex, input_hash, sha256_file};
+pub use tools::{Missing, Tools, inherited_crate_vars, missing_error};
+
+use crate::cli::Arch;
+
+impl Arch {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Arm64 => "arm64",
+            Arch::X86_64 => "x86_64",
+        }
+    }
+
+    pub fn triple(self) -> &'static str {
+        match self {
+            Arch::Arm64 => "aarch64-unknown-linux-gnu",
+            Arch::X86_64 => "x86_64-unknown-linux-gnu",
+        }
+    }
+
+    /// cargo-lambda's shortcut for the target.
+    pub fn cargo_lambda_flag(self) -> &'static str {
+        match self {
+            Arch::Arm64 => "--arm64",
+            Arch::X86_64 => "--x86-64",
+        }
+    }
+
+    /// The handler's cargo features for this target: on x86_64, the AVIF encoder's NASM
+    /// assembly (`nasm` is checked before the build); arm64's assembly is always built.
+    pub fn cargo_features(self) -> &'static [&'static str] {
+        match self {
+            Arch::Arm64 => &[],
+            Arch::X86_64 => &["--features", "nasm"],
+        }
+    }
+
+    /// `e_machine` in the ELF header of a binary for this architecture.
+    pub fn elf_machine(self) -> u16 {
+        match self {
+            Arch::Arm64 => 0xB7,
+            Arch::X86_64 => 0x3E,
+        }
+    }
+}

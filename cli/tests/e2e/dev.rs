@@ -1,0 +1,669 @@
+//! `imgflex dev`, the real binary on a free loopback port: the edge rewrite, the cache
+//! (HIT/MISS), the handler on a miss, single-flight, hostile paths, redirects, the page's
+//! endpoints, a port in use and a clean stop.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::{imgflex, workspace_root};
+use imgflex_handler::pipeline::{Limits, decode_full};
+
+/// A running `imgflex dev`, killed when dropped; its stderr lines are collected.
+struct Dev {
+    child: Child,
+    port: u16,
+    stderr: Arc<Mutex<Vec<String>>>,
+    /// Holds the originals and state folders (and whatever a test puts beside them).
+    root: tempfile::TempDir,
+}
+
+impl Dev {
+    /// With the samples copied into `originals/photos/` plus `originals/notes.txt`.
+    fn start() -> Dev {
+        Dev::start_with(true, &[])
+    }
+
+    fn start_with(own_originals: bool, env: &[(&str, &str)]) -> Dev {
+        let root = tempfile::tempdir().unwrap();
+        let originals = root.path().join("originals");
+        std::fs::create_dir_all(originals.join("photos")).unwrap();
+        for name in ["rocket.jpg", "seeding.jpg", "sunset.webp", "astronaut.png"] {
+            std::fs::copy(sample(name), originals.join("photos").join(name)).unwrap();
+        }
+        std::fs::write(originals.join("notes.txt"), "plain text\n").unwrap();
+        // Port 0: the server binds a port the kernel picks and prints it, so tests starting
+        // servers side by side never race for one.
+        let mut cmd = imgflex();
+        cmd.arg("dev")
+            .args(["--port", "0"])
+            .arg("--state")
+            .arg(root.path().join("state"));
+        if own_originals {
+            cmd.arg("--originals").arg(&originals);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .current_dir(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        {
+            let pipe = child.stderr.take().unwrap();
+            let lines = Arc::clone(&stderr);
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let port = loop {
+            let announced = stderr.lock().unwrap().iter().find_map(|line| {
+                line.strip_prefix("imgflex dev: http://127.0.0.1:")
+                    .and_then(|rest| rest.strip_suffix('/'))
+                    .and_then(|port| port.parse::<u16>().ok())
+            });
+            if let Some(port) = announced {
+                break port;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "imgflex dev exited ({status}):\n{}",
+                    stderr.lock().unwrap().join("\n")
+                );
+            }
+            assert!(Instant::now() < deadline, "imgflex dev did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Dev {
+            child,
+            port,
+            stderr,
+            root,
+        }
+    }
+
+    fn variants(&self) -> PathBuf {
+        self.root.path().join("state/variants")
+    }
+
+    fn get(&self, target: &str) -> Response {
+        self.request("GET", target, None)
+    }
+
+    fn get_accepting(&self, target: &str, accept: &str) -> Response {
+        self.request("GET", target, Some(accept))
+    }
+
+    fn request(&self, method: &str, target: &str, accept: Option<&str>) -> Response {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(300)))
+            .build()
+            .into();
+        let url = format!("http://127.0.0.1:{}{target}", self.port);
+        let mut response = match (method, accept) {
+            ("GET", Some(accept)) => agent.get(&url).header("accept", accept).call(),
+            ("GET", None) => agent.get(&url).call(),
+            ("HEAD", _) => agent.head(&url).call(),
+            ("POST", _) => agent.post(&url).send_empty(),
+            _ => unreachable!(),
+        }
+        .unwrap();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        Response {
+            status: response.status().as_u16(),
+            headers,
+            body: response.body_mut().read_to_vec().unwrap(),
+        }
+    }
+
+    /// Sends `target` byte for byte (no client normalising `..` or `%2e`) and returns the
+    /// status and body.
+    fn raw(&self, target: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    fn stats(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.get("/_imgflex/stats").body).unwrap()
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn key(&self) -> &str {
+        self.header("x-imgflex-key").unwrap()
+    }
+
+    fn cache(&self) -> &str {
+        self.header("x-imgflex-cache").unwrap()
+    }
+
+    fn dimensions(&self) -> (u32, u32) {
+        let image = decode_full(&self.body, &Limits::default()).unwrap();
+        (image.width, image.height)
+    }
+}
+
+fn sample(name: &str) -> PathBuf {
+    workspace_root().join("cli/samples").join(name)
+}
+
+/// Every file under `dir`, as paths relative to it.
+fn files(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn every_spelling_of_a_variant_is_one_key_and_the_second_request_is_a_hit() {
+    let dev = Dev::start();
+    let first = dev.get("/photos/rocket.jpg?w=200&h=100&fm=webp");
+    assert_eq!(
+        first.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    assert_eq!(first.cache(), "MISS");
+    let key = first.key().to_string();
+    assert_eq!(
+        key,
+        "photos/rocket.jpg/w200_h100_cover_center_q75_bgffffff_e0.webp"
+    );
+    assert_eq!(first.header("content-type"), Some("image/webp"));
+    assert_eq!(
+        first.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(first.header("vary"), None, "the format was not negotiated");
+    let timing = first.header("server-timing").unwrap();
+    assert!(
+        timing.contains("fetch;dur=") && timing.contains("transform;dur="),
+        "{timing}"
+    );
+    assert_eq!(first.dimensions(), (200, 100));
+    assert!(dev.variants().join(&key).is_file());
+
+    for spelling in [
+        "/photos/rocket.jpg?w=200&h=100&fm=webp",
+        "/photos/rocket.jpg?height=100&width=200&format=webp",
+        "/photos/rocket.jpg?FM=WEBP&fit=cover&H=100&w=200&g=center",
+        "/photos/rocket.jpg?w=100&h=50&dpr=2&f=webp&q=75",
+        "/photos/rocket.jpg/w_200,h_100,c_fill/any-name.webp",
+        "/photos/rocket.jpg/h_100,w_200,f_webp/other.jpg",
+    ] {
+        let again = dev.get(spelling);
+        assert_eq!(again.status, 200, "{spelling}");
+        assert_eq!(again.key(), key, "{spelling}");
+        assert_eq!(again.cache(), "HIT", "{spelling}");
+        assert_eq!(again.body, first.body, "{spelling}");
+        assert_eq!(again.header("content-type"), Some("image/webp"));
+        assert!(
+            again
+                .header("server-timing")
+                .unwrap()
+                .starts_with("fetch;dur=")
+        );
+    }
+    let stats = dev.stats();
+    assert_eq!(stats["transforms"], 1);
+    assert_eq!(stats["misses"], 1);
+    assert_eq!(stats["hits"], 6);
+    // HEAD: GET's headers, no body.
+    let head = dev.request("HEAD", "/photos/rocket.jpg?w=200&h=100&fm=webp", None);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(
+        head.header("content-length"),
+        Some(first.body.len().to_string().as_str())
+    );
+    // The request log names each request, its status, cache state and key.
+    let log = dev.log();
+    assert!(
+        log.iter().any(
+            |l| l.starts_with("GET /photos/rocket.jpg?w=200&h=100&fm=webp 200 MISS ")
+                && l.contains(&key)
+        ),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn junk_is_refused_at_the_edge_and_creates_no_variant() {
+    let dev = Dev::start();
+    for (target, param) in [
+        ("/photos/rocket.jpg?w=abc", Some("w")),
+        (
+            "/photos/rocket.jpg?w=100&utm_source=mail",
+            Some("utm_source"),
+        ),
+        ("/photos/rocket.jpg?w=100&width=200", Some("w")),
+        ("/photos/rocket.jpg?w=0", Some("w")),
+        ("/photos/rocket.jpg?w=99999", Some("w")),
+        ("/photos/rocket.jpg?q=101", Some("q")),
+        ("/photos/rocket.jpg?fm=gif", Some("fm")),
+        ("/photos/rocket.jpg?dpr=1.25", Some("dpr")),
+        ("/photos/rocket.jpg?p=nope", Some("p")),
+        ("/notes.txt?w=100", None),
+        ("/photos/rocket.jpg/w_100/x.webp?h=2", None),
+        ("/photos/rocket.jpg/w_100,zz_1/x.webp", Some("zz")),
+    ] {
+        let response = dev.get(target);
+        assert_eq!(response.status, 400, "{target}");
+        assert_eq!(
+            response.header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(response.header("cache-control"), Some("public, max-age=60"));
+        assert_eq!(response.header("x-imgflex-param"), param, "{target}");
+        assert_eq!(response.header("x-imgflex-cache"), None);
+        assert!(!response.body.is_empty());
+    }
+    // A missing original is the handler's 404, and leaves nothing behind either.
+    let missing = dev.get("/photos/nope.jpg?w=100");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body, b"no such original\n");
+    assert_eq!(files(&dev.variants()), Vec::<String>::new());
+    let stats = dev.stats();
+    assert_eq!(stats["refused"], 12);
+    assert_eq!(stats["transforms"], 0);
+}
+
+#[test]
+fn accept_negotiates_avif_webp_then_jpeg_or_png() {
+    let dev = Dev::start();
+    let mut keys = Vec::new();
+    for (original, accept, content_type, magic) in [
+        (
+            "photos/rocket.jpg",
+            "image/avif,image/webp,image/apng,image/*,*/*;q=0.8",
+            "image/avif",
+            &b"ftypavif"[..],
+        ),
+        (
+            "photos/rocket.jpg",
+            "image/webp,*/*",
+            "image/webp",
+            &b"WEBP"[..],
+        ),
+        (
+            "photos/rocket.jpg",
+            "*/*",
+            "image/jpeg",
+            &b"\xff\xd8\xff"[..],
+        ),
+        (
+            "photos/astronaut.png",
+            "image/*",
+            "image/png",
+            &b"\x89PNG"[..],
+        ),
+    ] {
+        let response = dev.get_accepting(&format!("/{original}?w=64&fm=auto"), accept);
+        assert_eq!(response.status, 200, "{accept}");
+        assert_eq!(response.header("content-type"), Some(content_type));
+        assert_eq!(response.header("vary"), Some("Accept"));
+        assert!(
+            response
+                .body
+                .windows(magic.len())
+                .take(16)
+                .any(|w| w == magic),
+            "{content_type} body starts {:?}",
+            &response.body[..16]
+        );
+        assert!(response.key().contains("_auto."), "{}", response.key());
+        keys.push(response.key().to_string());
+        // The same Accept again is the same cached variant, still saying Vary.
+        let again = dev.get_accepting(&format!("/{original}?w=64"), accept);
+        assert_eq!(again.cache(), "HIT");
+        assert_eq!(again.key(), response.key());
+        assert_eq!(again.header("vary"), Some("Accept"));
+    }
+    keys.dedup();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+}
+
+#[test]
+fn fifty_concurrent_requests_for_one_new_variant_transform_once() {
+    let dev = Arc::new(Dev::start());
+    // AVIF is the slowest encode, so every request arrives while the first still renders.
+    let target = "/photos/seeding.jpg?w=640&fm=avif";
+    let barrier = Arc::new(Barrier::new(50));
+    let threads: Vec<_> = (0..50)
+        .map(|_| {
+            let dev = Arc::clone(&dev);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                dev.get(target)
+            })
+        })
+        .collect();
+    let responses: Vec<Response> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let first = &responses[0];
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("content-type"), Some("image/avif"));
+    for response in &responses {
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body, first.body);
+        assert_eq!(response.key(), first.key());
+    }
+    let stats = dev.stats();
+    assert_eq!(stats["transforms"], 1, "{stats}");
+    assert_eq!(
+        stats["hits"].as_u64().unwrap() + stats["misses"].as_u64().unwrap(),
+        50
+    );
+    assert!(stats["coalesced"].as_u64().unwrap() > 0, "{stats}");
+    let rendered = dev
+        .log()
+        .iter()
+        .filter(|l| l.contains("(transform "))
+        .count();
+    assert_eq!(rendered, 1, "{:#?}", dev.log());
+}
+
+#[test]
+fn plain_originals_are_served_as_they_are() {
+    let dev = Dev::start();
+    let rocket = dev.get("/photos/rocket.jpg");
+    assert_eq!(rocket.status, 200);
+    assert_eq!(rocket.header("content-type"), Some("image/jpeg"));
+    assert_eq!(rocket.key(), "photos/rocket.jpg");
+    assert_eq!(rocket.header("x-imgflex-cache"), None);
+    assert_eq!(rocket.body, std::fs::read(sample("rocket.jpg")).unwrap());
+    let webp = dev.get("/photos/sunset.webp");
+    assert_eq!(webp.header("content-type"), Some("image/webp"));
+    let notes = dev.get("/notes.txt");
+    assert_eq!(notes.status, 200);
+    assert_eq!(
+        notes.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(notes.body, b"plain text\n");
+    let missing = dev.get("/photos/nope.jpg");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.body, b"no such original\n");
+    assert_eq!(dev.get("/photos").status, 404, "a folder is not an object");
+    let post = dev.request("POST", "/photos/rocket.jpg", None);
+    assert_eq!(post.status, 403);
+    assert_eq!(dev.stats()["originals"], 3);
+}
+
+#[test]
+fn hostile_paths_never_leave_the_folders() {
+    let dev = Dev::start();
+    std::fs::write(dev.root.path().join("secret.jpg"), "TOP SECRET").unwrap();
+    std::fs::write(
+        dev.root.path().join("originals/.hidden.jpg"),
+        "HIDDEN SECRET",
+    )
+    .unwrap();
+    let before = files(dev.root.path());
+    for target in [
+        "/../secret.jpg",
+        "/photos/../../secret.jpg",
+        "/%2e%2e/secret.jpg",
+        "/%2E%2E%2Fsecret.jpg",
+        "/photos/%2e%2e/%2e%2e/secret.jpg",
+        "/..%2fsecret.jpg",
+        "/..%5csecret.jpg",
+        "/photos/..%5c..%5csecret.jpg",
+        "//secret.jpg",
+        "/%2Fetc/passwd",
+        "/.hidden.jpg",
+        "/%2ehidden.jpg",
+        "/photos/rocket.jpg%00.txt",
+        "/..%2f..%2fsecret.jpg?w=10",
+        "/%2e%2e/secret.jpg/w_10/x.jpg",
+        "/../state/variants/photos/rocket.jpg/w10_inside_center_q80_bgffffff_e0.jpg",
+        "/.hidden.jpg?w=10",
+    ] {
+        let (status, body) = dev.raw(target);
+        assert!(status == 400 || status == 404, "{target}: {status} {body}");
+        assert!(!body.contains("SECRET"), "{target}: {body}");
+    }
+    assert_eq!(files(dev.root.path()), before, "nothing was written");
+}
+
+#[test]
+fn oversize_outputs_are_stored_then_redirected_to_the_same_url() {
+    let dev = Dev::start_with(true, &[("IMGFLEX_MAX_RESPONSE_BYTES", "2000")]);
+    let target = "/photos/rocket.jpg?w=300&fm=jpeg";
+    let first = dev.get(target);
+    assert_eq!(first.status, 302);
+    assert_eq!(first.header("location"), Some(target));
+    assert_eq!(first.header("cache-control"), Some("no-store"));
+    assert_eq!(first.cache(), "MISS");
+    assert!(first.body.is_empty());
+    let retry = dev.get(target);
+    assert_eq!(retry.status, 200);
+    assert_eq!(retry.cache(), "HIT");
+    assert_eq!(retry.dimensions(), (300, 200));
+    // Small outputs are answered directly.
+    assert_eq!(dev.get("/photos/rocket.jpg?w=8&fm=jpeg").status, 200);
+}
+
+#[test]
+fn with_no_originals_the_samples_and_the_page_are_served() {
+    let dev = Dev::start_with(false, &[]);
+    let page = dev.get("/");
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = String::from_utf8(page.body).unwrap();
+    assert!(html.contains("<title>imgflex dev</title>") && html.contains("srcset"));
+    let list: serde_json::Value =
+        serde_json::from_slice(&dev.get("/_imgflex/originals").body).unwrap();
+    let keys: Vec<&str> = list["originals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["rocket.jpg", "seeding.jpg", "sunset.webp", "astronaut.png"]
+    );
+    assert_eq!(list["originals"][0]["url"], "/rocket.jpg");
+    assert_eq!(list["policy"]["max_width"], 4096);
+    let original = dev.get("/rocket.jpg");
+    assert_eq!(original.body, std::fs::read(sample("rocket.jpg")).unwrap());
+    let variant = dev.get("/sunset.webp?w=120&fm=png");
+    assert_eq!(variant.status, 200);
+    assert_eq!(variant.dimensions(), (120, 80));
+    assert_eq!(dev.get("/_imgflex/nothing").status, 404);
+}
+
+#[test]
+fn a_port_in_use_is_one_clear_error() {
+    let taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let state = tempfile::tempdir().unwrap();
+    let out = imgflex()
+        .args(["dev", "--port", &port, "--state"])
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("error: port `{port}` is already in use")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--port"), "{stderr}");
+}
+
+#[test]
+fn a_missing_originals_folder_is_an_error() {
+    let out = imgflex()
+        .args(["dev", "--originals", "/nonexistent/photos", "--port", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`/nonexistent/photos` is not a folder"));
+}
+
+#[test]
+fn ctrl_c_stops_the_server_cleanly() {
+    let mut dev = Dev::start();
+    assert_eq!(dev.get("/photos/rocket.jpg?w=20").status, 200);
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &dev.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = dev.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running after SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    std::thread::sleep(Duration::from_millis(100));
+    let log = dev.log();
+    assert!(log.iter().any(|l| l == "imgflex dev: stopped"), "{log:#?}");
+    assert!(TcpStream::connect(("127.0.0.1", dev.port)).is_err());
+}
+
+/// Chromium from Debian (`apt-get install chromium`, which `.ci/setup` does). Missing, it is
+/// a failed test that says how to install it, never a silent pass.
+fn chromium() -> PathBuf {
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&paths)
+        .flat_map(|dir| [dir.join("chromium"), dir.join("chromium-browser")])
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "`chromium` is not installed: run `bash .ci/setup` (or `apt-get install -y chromium`)"
+            )
+        })
+}
+
+#[test]
+fn the_page_rerenders_the_variant_at_a_new_width_in_headless_chromium() {
+    let dev = Dev::start_with(false, &[]);
+    let out = std::process::Command::new("node")
+        .arg(workspace_root().join("tests/dev/page_check.mjs"))
+        .arg(chromium())
+        .arg(format!("http://127.0.0.1:{}/", dev.port))
+        .arg("123")
+        .output()
+        .expect("node is needed to drive chromium");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        dev.log().join("\n")
+    );
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The page opens on rocket.jpg (640x427) at its default w=400.
+    assert_eq!(shown["before"]["naturalWidth"], 400, "{shown}");
+    assert!(
+        shown["before"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("/rocket.jpg?w=400")
+    );
+    assert_eq!(shown["after"]["naturalWidth"], 123, "{shown}");
+    assert_eq!(shown["after"]["naturalHeight"], 82, "{shown}");
+    let url = shown["after"]["url"].as_str().unwrap();
+    assert!(url.starts_with("/rocket.jpg?w=123"), "{url}");
+    assert!(
+        ["HIT", "MISS"].contains(&shown["after"]["cache"].as_str().unwrap()),
+        "{shown}"
+    );
+    assert!(
+        shown["after"]["srcset"].as_str().unwrap().contains(url),
+        "{shown}"
+    );
+    // The server saw the browser ask for both widths.
+    let log = dev.log();
+    assert!(
+        log.iter().any(|l| l.starts_with("GET /rocket.jpg?w=123")),
+        "{log:#?}"
+    );
+}

@@ -1,0 +1,412 @@
+//! The rendered templates: the AWS facts of DESIGN §1 are in them, cfn-lint accepts them, the
+//! generated edge function agrees with the URL table under node, and the main stack deploys
+//! on a moto server.
+
+// Helpers here unwrap like the tests they serve: a panic is a failed test with its line.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{Moto, fixture, imgflex, python, tool, workspace_root};
+use serde_json::Value;
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn render(config: Option<&Path>) -> (tempfile::TempDir, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = imgflex();
+    cmd.args(["render", "--output", "json", "--out"])
+        .arg(dir.path());
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "render failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = serde_json::from_slice(&out.stdout).unwrap();
+    (dir, report)
+}
+
+fn load(path: PathBuf) -> Yaml {
+    let text = std::fs::read_to_string(&path).unwrap();
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+fn s(y: &Yaml) -> &str {
+    y.as_str().unwrap_or_else(|| panic!("not a string: {y:?}"))
+}
+
+/// Every Allow statement of every IAM/bucket policy document in the template.
+fn statements(template: &Yaml) -> Vec<(String, Yaml)> {
+    let mut out = Vec::new();
+    for (name, res) in template["Resources"].as_hash().unwrap() {
+        let props = &res["Properties"];
+        let mut docs = vec![props["PolicyDocument"].clone()];
+        if let Some(policies) = props["Policies"].as_vec() {
+            docs.extend(policies.iter().map(|p| p["PolicyDocument"].clone()));
+        }
+        for doc in docs {
+            for st in doc["Statement"].as_vec().into_iter().flatten() {
+                out.push((s(name).to_string(), st.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn list(y: &Yaml) -> Vec<String> {
+    match y {
+        Yaml::Array(items) => items.iter().map(|i| format!("{i:?}")).collect(),
+        Yaml::BadValue => vec![],
+        other => vec![format!("{other:?}")],
+    }
+}
+
+#[test]
+fn the_design_facts_are_in_the_templates() {
+    let (dir, report) = render(None);
+    let main = load(dir.path().join("main.yaml"));
+    let edge = load(dir.path().join("edge.yaml"));
+    let bootstrap = load(dir.path().join("bootstrap.yaml"));
+    let r = &main["Resources"];
+    let dist = &r["Distribution"]["Properties"]["DistributionConfig"];
+
+    // Origin access control on every origin: S3 for both buckets, lambda for the function URL.
+    assert_eq!(
+        s(
+            &r["S3OriginAccessControl"]["Properties"]["OriginAccessControlConfig"]["OriginAccessControlOriginType"]
+        ),
+        "s3"
+    );
+    assert_eq!(
+        s(
+            &r["LambdaOriginAccessControl"]["Properties"]["OriginAccessControlConfig"]["OriginAccessControlOriginType"]
+        ),
+        "lambda"
+    );
+    let origins = dist["Origins"].as_vec().unwrap();
+    assert_eq!(origins.len(), 3);
+    for origin in origins {
+        let oac = format!("{:?}", origin["OriginAccessControlId"]);
+        let want = if s(&origin["Id"]) == "resize" {
+            "LambdaOriginAccessControl"
+        } else {
+            "S3OriginAccessControl"
+        };
+        assert!(oac.contains(want), "origin {:?} uses {oac}", origin["Id"]);
+    }
+    assert_eq!(
+        s(&r["ResizeFunctionUrl"]["Properties"]["AuthType"]),
+        "AWS_IAM"
+    );
+
+    // Failover on 403 (S3's answer for a missing key to a principal without ListBucket) and 404.
+    let group = &dist["OriginGroups"]["Items"][0];
+    let codes: Vec<i64> = group["FailoverCriteria"]["StatusCodes"]["Items"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_i64().unwrap())
+        .collect();
+    assert!(codes.contains(&403) && codes.contains(&404), "{codes:?}");
+    let members: Vec<&str> = group["Members"]["Items"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|m| s(&m["OriginId"]))
+        .collect();
+    assert_eq!(members, ["variants", "resize"]);
+    assert_eq!(
+        s(&dist["DefaultCacheBehavior"]["TargetOriginId"]),
+        s(&group["Id"])
+    );
+
+    // Both Lambda permissions, for CloudFront, with the distribution as the source.
+    let mut actions = Vec::new();
+    for (_, res) in r.as_hash().unwrap() {
+        if s(&res["Type"]) == "AWS::Lambda::Permission" {
+            let p = &res["Properties"];
+            assert_eq!(s(&p["Principal"]), "cloudfront.amazonaws.com");
+            assert!(format!("{:?}", p["SourceArn"]).contains("distribution/${Distribution}"));
+            actions.push(s(&p["Action"]).to_string());
+        }
+    }
+    actions.sort();
+    assert_eq!(
+        actions,
+        ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
+    );
+
+    // WAF: CLOUDFRONT scope, in a template that refuses any region but us-east-1.
+    let acl = edge["Resources"]
+        .as_hash()
+        .unwrap()
+        .values()
+        .find(|res| s(&res["Type"]) == "AWS::WAFv2::WebACL")
+        .unwrap();
+    assert_eq!(s(&acl["Properties"]["Scope"]), "CLOUDFRONT");
+    let rules = format!("{:?}", acl["Properties"]["Rules"]);
+    for rule in [
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "RateBasedStatement",
+    ] {
+        assert!(rules.contains(rule), "{rule} missing");
+    }
+    assert!(
+        format!("{:?}", edge["Rules"]).contains("us-east-1"),
+        "edge.yaml must refuse other regions"
+    );
+    assert!(
+        format!("{:?}", edge).contains("aws-waf-logs-"),
+        "WAF logs only to aws-waf-logs-* groups"
+    );
+
+    // Standard logging needs ACLs: not BucketOwnerEnforced on the logs bucket.
+    let ownership =
+        s(&r["LogsBucket"]["Properties"]["OwnershipControls"]["Rules"][0]["ObjectOwnership"]);
+    assert_ne!(ownership, "BucketOwnerEnforced");
+    assert!(!dist["Logging"]["Bucket"].is_badvalue());
+
+    // TLS-only bucket policies everywhere; no s3:* granted, no wildcard resource in the role.
+    for template in [&main, &bootstrap] {
+        for (name, res) in template["Resources"].as_hash().unwrap() {
+            if s(&res["Type"]) == "AWS::S3::BucketPolicy" {
+                let text = format!("{:?}", res["Properties"]["PolicyDocument"]);
+                assert!(
+                    text.contains("aws:SecureTransport") && text.contains("Deny"),
+                    "{name:?} is not TLS-only"
+                );
+            }
+        }
+        for (name, st) in statements(template) {
+            if s(&st["Effect"]) == "Allow" {
+                assert!(
+                    !list(&st["Action"])
+                        .iter()
+                        .any(|a| a.contains("s3:*") || a == "String(\"*\")"),
+                    "{name} allows {:?}",
+                    st["Action"]
+                );
+            }
+        }
+    }
+    for (name, st) in statements(&main) {
+        if name == "HandlerRole" {
+            assert!(
+                !list(&st["Resource"]).iter().any(|r| r == "String(\"*\")"),
+                "wildcard resource in {st:?}"
+            );
+        }
+    }
+    let bucket_count = r
+        .as_hash()
+        .unwrap()
+        .values()
+        .filter(|res| s(&res["Type"]) == "AWS::S3::Bucket")
+        .count();
+    let policy_count = r
+        .as_hash()
+        .unwrap()
+        .values()
+        .filter(|res| s(&res["Type"]) == "AWS::S3::BucketPolicy")
+        .count();
+    assert_eq!(
+        bucket_count, policy_count,
+        "every bucket has a (TLS-only) policy"
+    );
+
+    // The cache key is the URI alone.
+    let key = &r["UriOnlyCachePolicy"]["Properties"]["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"];
+    assert_eq!(s(&key["QueryStringsConfig"]["QueryStringBehavior"]), "none");
+    assert_eq!(s(&key["HeadersConfig"]["HeaderBehavior"]), "none");
+    assert_eq!(s(&key["CookiesConfig"]["CookieBehavior"]), "none");
+    // ...while the origin also gets the viewer's URL from the edge function, where the
+    // handler's 302 for an oversize output points (not the Host header: OAC to a function
+    // URL refuses it).
+    let behavior = &dist["DefaultCacheBehavior"];
+    let (name, policy) = r
+        .as_hash()
+        .unwrap()
+        .iter()
+        .find(|(_, res)| s(&res["Type"]) == "AWS::CloudFront::OriginRequestPolicy")
+        .expect("an origin request policy");
+    assert!(format!("{:?}", behavior["OriginRequestPolicyId"]).contains(s(name)));
+    let forwarded = &policy["Properties"]["OriginRequestPolicyConfig"];
+    assert_eq!(
+        s(&forwarded["HeadersConfig"]["HeaderBehavior"]),
+        "whitelist"
+    );
+    let headers: Vec<&str> = forwarded["HeadersConfig"]["Headers"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(s)
+        .collect();
+    assert_eq!(headers, [imgflex_core::VIEWER_URL_HEADER]);
+    assert_eq!(
+        s(&forwarded["QueryStringsConfig"]["QueryStringBehavior"]),
+        "none"
+    );
+
+    // HTTPS only, HTTP/2 and 3, the viewer-request function attached.
+    assert_eq!(
+        s(&dist["DefaultCacheBehavior"]["ViewerProtocolPolicy"]),
+        "https-only"
+    );
+    assert_eq!(s(&dist["HttpVersion"]), "http2and3");
+    let assoc = &dist["DefaultCacheBehavior"]["FunctionAssociations"][0];
+    assert_eq!(s(&assoc["EventType"]), "viewer-request");
+    let function = &r["EdgeFunction"]["Properties"];
+    assert_eq!(
+        s(&function["FunctionConfig"]["Runtime"]),
+        "cloudfront-js-2.0"
+    );
+    let code = s(&function["FunctionCode"]);
+    assert_eq!(
+        code.trim_end(),
+        std::fs::read_to_string(dir.path().join("edge-function.js"))
+            .unwrap()
+            .trim_end()
+    );
+    assert!(
+        code.contains("selectRequestOriginById(\"originals\")"),
+        "plain originals go to the `originals` origin"
+    );
+    assert!(origins.iter().any(|o| s(&o["Id"]) == "originals"));
+    assert!(
+        code.contains(&format!("[\"{}\"]", imgflex_core::VIEWER_URL_HEADER)),
+        "the edge function sets the header the origin request policy forwards"
+    );
+    let js = std::fs::read_to_string(dir.path().join("edge-function.js")).unwrap();
+    assert_eq!(
+        report["function_bytes"].as_u64().unwrap() as usize,
+        js.len()
+    );
+    assert!(report["function_bytes"].as_u64().unwrap() <= 10 * 1024);
+
+    // The Lambda: provided.al2023, arm64 unless told otherwise; originals retained.
+    let lambda = &r["ResizeFunction"]["Properties"];
+    assert_eq!(s(&lambda["Runtime"]), "provided.al2023");
+    assert_eq!(s(&main["Parameters"]["Architecture"]["Default"]), "arm64");
+    assert_eq!(s(&r["OriginalsBucket"]["DeletionPolicy"]), "Retain");
+    assert_eq!(
+        s(&r["OriginalsBucket"]["Properties"]["VersioningConfiguration"]["Status"]),
+        "Enabled"
+    );
+}
+
+#[test]
+fn cfn_lint_accepts_every_rendered_template() {
+    let (dir, _) = render(None);
+    let out = Command::new(tool("cfn-lint"))
+        .args(["main.yaml", "edge.yaml", "bootstrap.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cfn-lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_edge_function_agrees_with_the_url_table() {
+    let table: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("url-vectors.json")).unwrap())
+            .unwrap();
+    let mut dirs = Vec::new();
+    let mut args = Vec::new();
+    let configs = tempfile::tempdir().unwrap();
+    for (name, text) in table["policies"].as_object().unwrap() {
+        let config = configs.path().join(format!("{name}.toml"));
+        std::fs::write(&config, text.as_str().unwrap()).unwrap();
+        let (dir, _) = render(Some(&config));
+        args.push(format!(
+            "{name}={}",
+            dir.path().join("edge-function.js").display()
+        ));
+        dirs.push(dir);
+    }
+    let out = Command::new("node")
+        .arg(workspace_root().join("tests/edge/parity.mjs"))
+        .arg(fixture("url-vectors.json"))
+        .args(&args)
+        .output()
+        .expect("node is needed to run the edge function");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let total = table["vectors"].as_array().unwrap().len();
+    assert!(
+        stdout.contains(&format!("{total} of {total} vectors checked, 0 failed")),
+        "{stdout}"
+    );
+    assert!(total >= 80);
+}
+
+#[test]
+fn the_main_stack_deploys_on_moto() {
+    let moto = Moto::start();
+    let (dir, _) = render(None);
+    let out = Command::new(python())
+        .arg(workspace_root().join("tests/moto/deploy_check.py"))
+        .arg(dir.path().join("main.yaml"))
+        .args(["--endpoint", &moto.endpoint])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "deploy_check.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["status"], "CREATE_COMPLETE", "{report:#}");
+    for resource in [
+        "OriginalsBucket",
+        "VariantsBucket",
+        "LogsBucket",
+        "HandlerRole",
+        "ResizeFunction",
+        "HandlerLogGroup",
+    ] {
+        assert_eq!(
+            report["exists"][resource], true,
+            "{resource} missing: {report:#}"
+        );
+    }
+    assert_eq!(report["function"]["Runtime"], "provided.al2023");
+    assert_eq!(report["function"]["Handler"], "bootstrap");
+    assert!(
+        report["environment"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == "IMGFLEX_VARIANTS_BUCKET")
+    );
+    // The outputs the CLI reads. moto skips CloudFront, so `DistributionId` cannot resolve
+    // there; everything else must.
+    for output in [
+        "OriginalsBucketName",
+        "VariantsBucketName",
+        "LogsBucketName",
+        "FunctionName",
+        "FunctionArn",
+        "LogGroupName",
+        "EdgeFunctionName",
+        "Region",
+    ] {
+        assert!(
+            report["outputs"][output].is_string(),
+            "output {output} missing: {report:#}"
+        );
+    }
+}

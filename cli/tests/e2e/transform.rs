@@ -1,0 +1,173 @@
+//! `imgflex transform` and `imgflex bench`, run as a user runs them.
+
+// Helpers here unwrap like the tests they serve: a panic is a failed test with its line.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+use crate::support::fixture;
+
+fn imgflex() -> Command {
+    let mut cmd = Command::new(crate::support::IMGFLEX);
+    cmd.env("NO_COLOR", "1").env_remove("IMGFLEX_CONFIG");
+    cmd
+}
+
+#[test]
+fn transform_writes_the_variant_and_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("thumb.webp");
+    let json = imgflex()
+        .args(["--output", "json", "transform"])
+        .arg(fixture("golden/rocket-w300.sharp.jpg"))
+        .args(["w=120&h=120&fm=webp", "-o"])
+        .arg(&out)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(120), Some(120))
+    );
+    assert_eq!(v["format"], "webp");
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(v["bytes"].as_u64(), Some(bytes.len() as u64));
+    assert_eq!(&bytes[8..12], b"WEBP");
+    assert!(
+        v["key"]
+            .as_str()
+            .unwrap()
+            .ends_with("w120_h120_cover_center_q75_bgffffff_e0.webp")
+    );
+}
+
+#[test]
+fn transform_with_accept_negotiates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a.img");
+    imgflex()
+        .arg("transform")
+        .arg(fixture("golden/astronaut-w128.sharp.png"))
+        .args(["w=64", "--accept", "image/webp", "-o"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("64x64 webp"));
+}
+
+#[test]
+fn bad_input_exits_1_with_one_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jpg");
+    let cases: [(PathBuf, &str, &str); 4] = [
+        (
+            fixture("hostile/truncated.jpg"),
+            "w=100",
+            "corrupt or truncated",
+        ),
+        (
+            fixture("hostile/bomb-60000x60000.png"),
+            "w=100",
+            "over the limit",
+        ),
+        (fixture("hostile/error-page.jpg"), "w=100", "HTML"),
+        (
+            fixture("golden/rocket-w300.sharp.jpg"),
+            "w=100&utm_source=x",
+            "unknown parameter `utm_source`",
+        ),
+    ];
+    for (input, query, says) in cases {
+        imgflex()
+            .arg("transform")
+            .arg(&input)
+            .args([query, "-o"])
+            .arg(&out)
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(predicate::str::contains(says));
+        assert!(!out.exists(), "{} left an output behind", input.display());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no temporary file either"
+        );
+    }
+    imgflex()
+        .args(["transform", "/nonexistent.jpg", "w=1", "-o"])
+        .arg(&out)
+        .assert()
+        .code(1);
+    imgflex()
+        .args(["transform", "x.jpg", "w=1"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn bench_writes_compare_py_rows() {
+    let corpus = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("golden/rocket-w300.sharp.jpg"),
+        corpus.path().join("rocket-300x200.jpg"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixture("golden/astronaut-w128.sharp.png"),
+        corpus.path().join("astronaut-128x128.png"),
+    )
+    .unwrap();
+    std::fs::write(corpus.path().join("notes.txt"), "not an image").unwrap();
+    let json = corpus.path().join("rows.json");
+    imgflex()
+        .args([
+            "-q",
+            "bench",
+            "--ops",
+            "thumb,png-small,decode-only",
+            "--reps",
+            "1",
+            "--corpus",
+        ])
+        .arg(corpus.path())
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("5 cells"));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        5,
+        "thumb and decode-only for both, png-small for the PNG"
+    );
+    for row in rows {
+        for field in ["image", "op", "median_ms", "out_bytes", "out_w", "out_h"] {
+            assert!(!row[field].is_null(), "{field} missing in {row}");
+        }
+    }
+    let thumb = rows
+        .iter()
+        .find(|r| r["op"] == "thumb" && r["image"] == "astronaut-128x128.png")
+        .unwrap();
+    assert_eq!(
+        (thumb["out_w"].as_u64(), thumb["out_h"].as_u64()),
+        (Some(300), Some(300)),
+        "thumb enlarges, as sharp's does"
+    );
+    imgflex()
+        .args(["bench", "--ops", "nope", "--corpus"])
+        .arg(corpus.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unknown op `nope`"));
+}
