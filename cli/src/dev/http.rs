@@ -15,7 +15,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use super::{Answer, App};
+use super::{Answer, App, Asked};
 
 /// How long Ctrl-C waits for open requests before closing their connections.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -34,13 +34,13 @@ async fn respond(app: Arc<App>, request: Request<Incoming>) -> Response<Full<Byt
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let answer = app
-        .request(
-            &method,
-            request.uri().path(),
-            request.uri().query(),
-            accept.as_deref(),
-            &target,
-        )
+        .answer(&Asked {
+            method: &method,
+            path: request.uri().path(),
+            query: request.uri().query(),
+            accept: accept.as_deref(),
+            target: &target,
+        })
         .await;
     into_response(answer, method == Method::HEAD)
 }

@@ -135,6 +135,17 @@ pub struct Config {
     pub render_slots: usize,
 }
 
+/// A request, as the HTTP shell took it apart.
+#[derive(Debug)]
+pub(crate) struct Asked<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) path: &'a str,
+    pub(crate) query: Option<&'a str>,
+    pub(crate) accept: Option<&'a str>,
+    /// The path and query as sent: what the log shows and a 302 goes back to.
+    pub(crate) target: &'a str,
+}
+
 /// An answer before it becomes an HTTP response, with what the log line says about it.
 #[derive(Debug)]
 pub(crate) struct Answer {
@@ -206,34 +217,23 @@ impl App {
         }
     }
 
-    /// One request, start to finish: the answer, then its log line. The HTTP shell
-    /// (`http.rs`) has taken the request apart; `target` is its path and query as sent.
-    pub(crate) async fn request(
-        self: &Arc<App>,
-        method: &Method,
-        path: &str,
-        query: Option<&str>,
-        accept: Option<&str>,
-        target: &str,
-    ) -> Answer {
+    /// One request, as the HTTP shell (`http.rs`) has taken it apart. Logged with its
+    /// answer, when that is wanted.
+    pub(crate) async fn answer(self: &Arc<App>, asked: &Asked<'_>) -> Answer {
         let started = Instant::now();
         bump(&self.stats.requests);
-        let answer = self.answer(method, path, query, accept, target).await;
+        let answer = self.dispatch(asked).await;
         if self.log_requests {
-            eprintln!("{}", log_line(method, target, &answer, started.elapsed()));
+            eprintln!(
+                "{}",
+                log_line(asked.method, asked.target, &answer, started.elapsed())
+            );
         }
         answer
     }
 
-    async fn answer(
-        self: &Arc<App>,
-        method: &Method,
-        path: &str,
-        query: Option<&str>,
-        accept: Option<&str>,
-        target: &str,
-    ) -> Answer {
-        if method != Method::GET && method != Method::HEAD {
+    async fn dispatch(self: &Arc<App>, asked: &Asked<'_>) -> Answer {
+        if *asked.method != Method::GET && *asked.method != Method::HEAD {
             // The distribution allows GET and HEAD only; CloudFront refuses the rest with 403.
             return Answer::text(
                 403,
@@ -241,7 +241,7 @@ impl App {
                 "this distribution serves GET and HEAD requests only",
             );
         }
-        if path == "/" {
+        if asked.path == "/" {
             return Answer::new(
                 200,
                 vec![
@@ -251,16 +251,16 @@ impl App {
                 Bytes::from_static(PAGE.as_bytes()),
             );
         }
-        if let Some(api) = path.strip_prefix("/_imgflex/") {
+        if let Some(api) = asked.path.strip_prefix("/_imgflex/") {
             return self.api(api).await;
         }
-        match route(path, query, accept, &self.policy) {
+        match route(asked.path, asked.query, asked.accept, &self.policy) {
             Err(refusal) => {
                 bump(&self.stats.refused);
                 refused(&refusal)
             }
             Ok(Route::Original { key }) => self.original(&key).await,
-            Ok(Route::Variant(variant)) => self.variant(variant, target).await,
+            Ok(Route::Variant(variant)) => self.variant(variant, asked.target).await,
         }
     }
 
