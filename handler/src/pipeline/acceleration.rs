@@ -49,8 +49,8 @@ impl Acceleration {
         let mut lines = Vec::new();
         if !self.jpeg_simd {
             lines.push(
-                "JPEG runs without SIMD (mozjpeg-sys was built without `nasm`): much \
-                 slower; install nasm (`apt-get install nasm`), then \
+                "JPEG runs without SIMD (mozjpeg-sys was built without `nasm`): full-size \
+                 decodes take up to twice as long; install nasm (`apt-get install nasm`), then \
                  `cargo clean -p mozjpeg-sys` and build again",
             );
         }
