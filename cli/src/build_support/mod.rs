@@ -1,12 +1,14 @@
-//! What `imgflex build` needs around cargo-lambda, one job a module: the handler's sources
-//! bundled into this binary and the hash of a build's inputs (`sources`), the tools the
-//! cross build needs and how to install each (`tools`), and the inspection of the zip it
-//! produces (`packaging`).
+//! The resize Lambda's zip, which `build` and `deploy` both need, one job a module: building
+//! or reusing it (`handler_zip`), the handler's sources bundled into this binary and the hash
+//! of a build's inputs (`sources`), the tools the cross build needs and how to install each
+//! (`tools`), and the inspection of the zip it produces (`packaging`).
 
+mod handler_zip;
 mod packaging;
 mod sources;
 mod tools;
 
+pub use handler_zip::ensure;
 pub use packaging::inspect_zip;
 pub use sources::{Sources, find_checkout, hex, input_hash, sha256_file};
 pub use tools::{Missing, Tools, inherited_crate_vars, missing_error};

@@ -195,7 +195,7 @@ async fn deploy(
             (zip.clone(), sha)
         }
         None => {
-            let built = crate::commands::build::ensure(args.arch, None, out)?;
+            let built = crate::build_support::ensure(args.arch, None, out)?;
             (built.zip, built.sha256)
         }
     };
