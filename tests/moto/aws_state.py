@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Arrange and inspect a moto server for the CLI's end-to-end tests (tests/tests/deploy.rs).
+"""Arrange and inspect a moto server for the CLI's end-to-end tests (cli/tests/e2e/deploy.rs).
 
     python3 aws_state.py --endpoint URL COMMAND [ARGS...]
 
@@ -135,7 +135,7 @@ def add_legacy_bucket(client, stack, region):
 def fake_handler_zip(path):
     """A zip `deploy --handler-zip` accepts: an executable `bootstrap` whose ELF header says
     aarch64. moto's Lambda never runs code (that needs Docker), so building the real handler
-    (minutes) would test nothing more here; tests/tests/build.rs covers the real zip."""
+    (minutes) would test nothing more here; cli/tests/e2e/build.rs covers the real zip."""
     import struct
     import zipfile
 

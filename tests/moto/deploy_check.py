@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deploy a rendered main.yaml to a moto server and report, as JSON on stdout, the stack's
 status, its resources and outputs, and which of the resources really exist in moto's S3,
-IAM, Lambda and CloudWatch Logs. The Rust test (tests/tests/templates.rs) asserts on it.
+IAM, Lambda and CloudWatch Logs. The Rust test (cli/tests/e2e/templates.rs) asserts on it.
 
     python3 deploy_check.py TEMPLATE --endpoint http://127.0.0.1:PORT
 
