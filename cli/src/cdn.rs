@@ -99,7 +99,7 @@ pub async fn wait(
     out: &Output,
 ) -> Result<String, CliError> {
     let started = Instant::now();
-    let spinner = out.progress("{spinner} [{elapsed}] {msg}", 0);
+    let spinner = out.progress("{spinner} [{elapsed}] {msg}", None);
     match &spinner {
         Some(s) => s.set_message(format!("waiting for invalidation {id}")),
         None => out.status(format!("waiting for invalidation {id}")),

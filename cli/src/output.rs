@@ -62,16 +62,12 @@ impl Output {
 
     /// A live progress display on stderr, built from `template` (indicatif's syntax), when
     /// stderr is a terminal and not `--quiet`; `None` otherwise, and the caller prints plain
-    /// lines instead. `len` is the bar's total (0 for a spinner); spinners tick on their own.
-    pub fn progress(&self, template: &str, len: u64) -> Option<ProgressBar> {
+    /// lines instead. `len` is the bar's total, `None` for a spinner; both tick on their own.
+    pub fn progress(&self, template: &str, len: Option<u64>) -> Option<ProgressBar> {
         if self.quiet || !std::io::stderr().is_terminal() {
             return None;
         }
-        let bar = if len == 0 {
-            ProgressBar::new_spinner()
-        } else {
-            ProgressBar::new(len)
-        };
+        let bar = len.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
         bar.set_style(
             ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
         );

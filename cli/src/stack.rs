@@ -619,7 +619,7 @@ async fn follow(
     let started = Instant::now();
     let bar = out.progress(
         "{spinner} [{elapsed_precise}] {pos}/{len} {wide_msg}",
-        total.max(1) as u64,
+        Some(total as u64),
     );
     let mut done = HashSet::new();
     let mut first_failure: Option<String> = None;

@@ -51,7 +51,10 @@ pub async fn delete_variants(
     if keys.is_empty() {
         return Ok(0);
     }
-    let bar = out.progress("deleting variants {bar:30} {pos}/{len}", keys.len() as u64);
+    let bar = out.progress(
+        "deleting variants {bar:30} {pos}/{len}",
+        Some(keys.len() as u64),
+    );
     let n = buckets::delete(s3, bucket.name(), buckets::ids(keys)?, |done| {
         if let Some(bar) = &bar {
             bar.set_position(done as u64);

@@ -170,7 +170,7 @@ impl<S: Store + Clone> Service<S> {
         path: &str,
         viewer_url: Option<&str>,
     ) -> Result<Reply, Fault> {
-        let log = RequestLog {
+        let mut log = RequestLog {
             method: method.to_string(),
             path: path.to_string(),
             ..RequestLog::default()
@@ -181,16 +181,16 @@ impl<S: Store + Clone> Service<S> {
             return Ok(reply);
         }
         // The edge already checked this; the handler re-checks everything (it may be invoked
-        // some other way, and a key is a promise about what gets rendered and stored).
+        // some other way).
         let Some(variant) = decode_path(path)
             .ok()
             .and_then(|key| parse_canonical(&key).ok())
+            .filter(|v| self.admits(v))
         else {
             return Ok(error(400, "not a canonical variant key", log, None));
         };
-        let mut log = log;
         let started = Instant::now();
-        match self.stored(&variant).await {
+        match self.store.get_variant(&variant.key()).await {
             Ok(Some(object)) => {
                 log.fetch_ms = ms(started.elapsed());
                 log.source = Some("variants");
@@ -214,7 +214,15 @@ impl<S: Store + Clone> Service<S> {
             Err(e) => log.error = Some(e.to_string()),
         }
         log.fetch_ms = ms(started.elapsed());
-        self.render_logged(&variant, path, viewer_url, log).await
+        self.render_admitted(&variant, path, viewer_url, log).await
+    }
+
+    /// Whether this policy lets `variant` be rendered and stored: the edge checked, and the
+    /// handler checks again (a key is a promise about what gets rendered and stored).
+    fn admits(&self, variant: &Variant) -> bool {
+        self.settings
+            .policy
+            .admits(&variant.original, &variant.spec)
     }
 
     /// Step one of a request: the variant as the variants bucket holds it, if it does.
@@ -222,11 +230,7 @@ impl<S: Store + Clone> Service<S> {
     /// never stored either); a read failure is the caller's to log, and rendering again is
     /// correct, only slower.
     pub async fn stored(&self, variant: &Variant) -> Result<Option<Object>, StoreError> {
-        if !self
-            .settings
-            .policy
-            .admits(&variant.original, &variant.spec)
-        {
+        if !self.admits(variant) {
             return Ok(None);
         }
         self.store.get_variant(&variant.key()).await
@@ -236,6 +240,7 @@ impl<S: Store + Clone> Service<S> {
     /// (or, for an output too big to answer, with a 302 to `viewer_url`, the viewer's URL as
     /// the edge passes it, else to `path`). Does not look for a stored copy: that is
     /// [`Service::stored`]'s job, done first by [`Service::handle`] and by `imgflex dev`.
+    /// Logged as the GET it answers.
     pub async fn render(
         &self,
         variant: &Variant,
@@ -247,23 +252,20 @@ impl<S: Store + Clone> Service<S> {
             path: path.to_string(),
             ..RequestLog::default()
         };
-        self.render_logged(variant, path, viewer_url, log).await
+        if !self.admits(variant) {
+            return Ok(error(400, "not a canonical variant key", log, None));
+        }
+        self.render_admitted(variant, path, viewer_url, log).await
     }
 
-    async fn render_logged(
+    /// Step two for a variant the policy admits (checked once, by the caller).
+    async fn render_admitted(
         &self,
         variant: &Variant,
         path: &str,
         viewer_url: Option<&str>,
         mut log: RequestLog,
     ) -> Result<Reply, Fault> {
-        if !self
-            .settings
-            .policy
-            .admits(&variant.original, &variant.spec)
-        {
-            return Ok(error(400, "not a canonical variant key", log, None));
-        }
         let key = variant.key();
         let started = Instant::now();
         let limits = self.settings.limits;

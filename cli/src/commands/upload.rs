@@ -323,7 +323,7 @@ async fn upload(
     } else {
         out.progress(
             "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} files {msg}",
-            total.max(1),
+            Some(total),
         )
     };
     let files = checked.len();

@@ -1,5 +1,5 @@
 //! `imgflex dev`'s HTTP shell: binds the loopback port, accepts connections (HTTP/1.1, as
-//! hyper serves it), takes each request apart for the app (`App::request`), turns its
+//! hyper serves it), takes each request apart for the app (`App::answer`), turns its
 //! answer into a response, and stops cleanly on Ctrl-C.
 
 use std::convert::Infallible;

@@ -39,11 +39,6 @@ impl Acceleration {
         }
     }
 
-    /// Everything fast.
-    pub fn complete(self) -> bool {
-        self.jpeg_simd && self.avif_asm
-    }
-
     /// What is missing and how to get it, one line each; empty when complete.
     pub fn missing(self) -> Vec<&'static str> {
         let mut lines = Vec::new();
@@ -86,7 +81,6 @@ mod tests {
             jpeg_simd: false,
             avif_asm: false,
         };
-        assert!(!none.complete());
         let lines = none.missing();
         assert_eq!(lines.len(), 2);
         assert!(lines[0].contains("cargo clean -p mozjpeg-sys"));
@@ -96,6 +90,6 @@ mod tests {
             jpeg_simd: true,
             avif_asm: true,
         };
-        assert!(all.complete() && all.missing().is_empty());
+        assert!(all.missing().is_empty());
     }
 }
