@@ -1,9 +1,15 @@
 // imgflex viewer-request CloudFront Function (JS runtime 2.0).
 // The JS twin of imgflex-core's route(): the same public URL grammar, policy,
 // Accept negotiation and canonical variant key, held to it by the shared table
-// tests/fixtures/url-vectors.json. `imgflex render` substitutes the policy,
-// drops comment lines and indentation, and refuses a result over 10 KB.
-// Comments must stay on lines of their own for that reason.
+// tests/fixtures/url-vectors.json and a seeded differential fuzz, under node
+// and under njs (the engine CloudFront's runtime behaves as). So: characters
+// are checked against explicit sets, not regexes (njs lets `$` match before a
+// final newline, and each regex run allocates ~20 KB that njs, without a GC,
+// keeps for the request); case folding is ASCII only (toLowerCase folds
+// Unicode, differently per engine); no trim() (engines disagree on what
+// whitespace is). Regexes run a bounded number of times per request.
+// tools/edge/minify.mjs minifies it; `imgflex render` substitutes the policy
+// and refuses a result over 10 KB.
 import cf from 'cloudfront';
 
 var P = __IMGFLEX_POLICY__;
@@ -15,8 +21,40 @@ var CFITS = { fill: 'cover', fit: 'inside', scale: 'fill', pad: 'contain', limit
 var GRAVITIES = ['center', 'north', 'south', 'east', 'west', 'northeast', 'northwest', 'southeast', 'southwest'];
 var FORMATS = { jpeg: 'jpeg', jpg: 'jpeg', png: 'png', webp: 'webp', avif: 'avif' };
 var EXT = { jpeg: 'jpg', png: 'png', webp: 'webp', avif: 'avif' };
-var IMAGE = /\.(jpe?g|png|webp|gif|avif)$/i;
-var TOKEN = /^[A-Za-z0-9_-]{1,32}$/;
+var IMAGE = /\.(jpe?g|png|webp|gif|avif)$/;
+var DIGITS = '0123456789';
+var TOKEN = DIGITS + 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-';
+
+// Whether `s` is 1 to `max` characters, each one of `chars`.
+function only(s, chars, max) {
+  if (s.length < 1 || s.length > max) return false;
+  for (var i = 0; i < s.length; i++) {
+    if (chars.indexOf(s.charAt(i)) < 0) return false;
+  }
+  return true;
+}
+
+// ASCII lower case, as Rust's to_ascii_lowercase: the Kelvin sign stays itself.
+// Only ever given short strings (values are at most 64 characters).
+function lower(s) {
+  var out = '';
+  for (var i = 0; i < s.length; i++) {
+    var c = s.charCodeAt(i);
+    out += c > 64 && c < 91 ? String.fromCharCode(c + 32) : s.charAt(i);
+  }
+  return out;
+}
+
+// A name in a table (QUERY, PATH): no name there is longer than 8.
+function lookup(table, name) {
+  var low = name.length > 8 ? '' : lower(name);
+  return table.hasOwnProperty(low) ? table[low] : undefined;
+}
+
+// The extension decides (the key has no control characters by now).
+function isImage(key) {
+  return IMAGE.test(lower(key.slice(-5)));
+}
 
 function Refusal(param, message) {
   this.param = param;
@@ -38,7 +76,7 @@ function range(param, min, max) {
 // Plain ASCII digits; too big saturates (as u32 does in Rust) so the range
 // check names the limit.
 function digits(s) {
-  if (!/^[0-9]+$/.test(s)) return null;
+  if (!only(s, DIGITS, 64)) return null;
   var n = Number(s);
   return n > 4294967295 ? 4294967295 : n;
 }
@@ -58,6 +96,7 @@ function toKey(path) {
   if (key === '') fail(null, 'malformed path: empty key');
   if (encodeURIComponent(key).replace(/%[0-9A-F]{2}/g, 'x').length > 900) fail(null, 'malformed path: key too long');
   if (/[\u0000-\u001f\u007f-\u009f\\]/.test(key)) fail(null, 'malformed path: control character or backslash');
+  if (key === '_v' || key.indexOf('_v/') === 0) fail(null, 'malformed path: `_v/` is reserved for variants');
   var segments = key.split('/');
   for (var i = 0; i < segments.length; i++) {
     if (segments[i] === '' || segments[i] === '.' || segments[i] === '..') fail(null, 'malformed path: empty, `.` or `..` segment');
@@ -74,7 +113,8 @@ function encodeKey(key) {
 
 function set(params, param, value, pathForm) {
   if (params[param] !== undefined) fail(param, 'parameter `' + param + '` is given more than once');
-  var lower = value.toLowerCase();
+  if (value.length > 64) invalid(param, 'at most 64 characters');
+  var low = lower(value);
   var n;
   if (param === 'w' || param === 'h') {
     n = digits(value);
@@ -82,59 +122,84 @@ function set(params, param, value, pathForm) {
     params[param] = n;
   } else if (param === 'fit') {
     if (!pathForm) {
-      if (FITS.indexOf(lower) < 0) invalid('fit', FITS.join(', '));
-      params.fit = lower;
+      if (FITS.indexOf(low) < 0) invalid('fit', FITS.join(', '));
+      params.fit = low;
     } else {
-      if (!CFITS.hasOwnProperty(lower)) invalid('fit', 'fill, fit, scale, pad or limit');
-      params.fit = CFITS[lower];
-      if (lower === 'limit') params.enlarge = 0;
+      if (!CFITS.hasOwnProperty(low)) invalid('fit', 'fill, fit, scale, pad or limit');
+      params.fit = CFITS[low];
+      if (low === 'limit') params.enlarge = 0;
     }
   } else if (param === 'g') {
-    var g = lower.replace(/_/g, '');
+    var g = low.replace(/_/g, '');
     if (GRAVITIES.indexOf(g) < 0) invalid('g', GRAVITIES.join(', '));
     params.g = g;
   } else if (param === 'fm') {
-    if (lower !== 'auto' && !FORMATS.hasOwnProperty(lower)) invalid('fm', 'auto, jpeg, png, webp or avif');
-    params.fm = lower === 'auto' ? 'auto' : FORMATS[lower];
+    if (low !== 'auto' && !FORMATS.hasOwnProperty(low)) invalid('fm', 'auto, jpeg, png, webp or avif');
+    params.fm = low === 'auto' ? 'auto' : FORMATS[low];
   } else if (param === 'q') {
     n = digits(value);
     if (n === null) invalid('q', 'an integer');
     if (n < 1 || n > 100) range('q', 1, 100);
     params.q = n;
   } else if (param === 'dpr') {
-    var m = /^([0-9]+)(?:\.([0-9]))?$/.exec(value);
-    if (!m) invalid('dpr', 'a number with at most one decimal');
-    n = digits(m[1]) * 10 + (m[2] ? Number(m[2]) : 0);
+    var m = value.split('.');
+    if (digits(m[0]) === null || m.length > 2 || (m.length === 2 && (m[1].length !== 1 || digits(m[1]) === null))) invalid('dpr', 'a number with at most one decimal');
+    n = digits(m[0]) * 10 + (m.length === 2 ? Number(m[1]) : 0);
     if (n < 10 || n > 40) range('dpr', 1, 4);
     params.dpr = n;
   } else if (param === 'bg') {
-    var hex = lower.indexOf('rgb:') === 0 ? lower.slice(4) : lower;
-    if (!/^[0-9a-f]{6}$/.test(hex)) invalid('bg', 'six hex digits (rrggbb)');
+    var hex = low.indexOf('rgb:') === 0 ? low.slice(4) : low;
+    if (hex.length !== 6 || !only(hex, DIGITS + 'abcdef', 6)) invalid('bg', 'six hex digits (rrggbb)');
     params.bg = hex;
   } else if (param === 'enlarge') {
     if (value !== '0' && value !== '1') invalid('enlarge', '0 or 1');
     params.enlarge = Number(value);
   } else if (param === 'v') {
-    if (!TOKEN.test(value)) invalid('v', '1 to 32 of A-Z a-z 0-9 _ -');
+    if (!only(value, TOKEN, 32)) invalid('v', '1 to 32 of A-Z a-z 0-9 _ -');
     params.v = value;
   } else {
-    if (!TOKEN.test(lower)) invalid('p', 'a preset name');
-    params.p = lower;
+    if (!only(low, TOKEN, 32)) invalid('p', 'a preset name');
+    params.p = low;
   }
 }
 
-// Whether Accept names `mime` with a quality above zero; wildcards do not count.
+// RFC 9110: `range *( OWS ";" OWS parameter )`, the weight the first `q=`
+// parameter, a qvalue. An Accept over 1024 characters, or with anything but
+// visible ASCII, space and tab, is not read (imgflex-core's accept.rs).
+function ows(s) {
+  var a = 0;
+  var b = s.length;
+  while (a < b && (s.charAt(a) === ' ' || s.charAt(a) === '\t')) a++;
+  while (b > a && (s.charAt(b - 1) === ' ' || s.charAt(b - 1) === '\t')) b--;
+  return s.slice(a, b);
+}
+
+// A weight above zero: `q=` then a qvalue, ( "0" [ "." 0*3DIGIT ] ) /
+// ( "1" [ "." 0*3("0") ] ), with some digit other than 0.
+function weighs(p) {
+  var head = p.charAt(0);
+  if (p.length > 5 || (p.length > 1 && p.charAt(1) !== '.') || (head !== '0' && head !== '1')) return false;
+  var above = head === '1';
+  for (var k = 2; k < p.length; k++) {
+    var c = p.charAt(k);
+    if (DIGITS.indexOf(c) < 0 || (head === '1' && c !== '0')) return false;
+    if (c !== '0') above = true;
+  }
+  return above;
+}
+
 function accepts(accept, mime) {
   var ranges = accept.split(',');
   for (var i = 0; i < ranges.length; i++) {
+    var semi = ranges[i].indexOf(';');
+    var media = ows(semi < 0 ? ranges[i] : ranges[i].slice(0, semi));
+    if (media.length !== mime.length || lower(media) !== mime) continue;
     var parts = ranges[i].split(';');
-    if (parts[0].trim().toLowerCase() !== mime) continue;
     var ok = true;
     for (var j = 1; j < parts.length; j++) {
-      var kv = parts[j].split('=');
-      if (kv.length > 1 && kv[0].trim().toLowerCase() === 'q') {
-        var q = kv.slice(1).join('=').trim();
-        ok = q !== '' && Number(q) > 0;
+      var p = ows(parts[j]);
+      if (lower(p.slice(0, 2)) === 'q=') {
+        ok = weighs(p.slice(2));
         break;
       }
     }
@@ -144,10 +209,11 @@ function accepts(accept, mime) {
 }
 
 function fallback(key) {
-  return /\.(png|gif|webp)$/i.test(key) ? 'png' : 'jpeg';
+  return /\.(png|gif|webp)$/.test(lower(key.slice(-5))) ? 'png' : 'jpeg';
 }
 
 function negotiate(accept, key) {
+  if (accept.length > 1024 || /[^\t\x20-\x7e]/.test(accept)) accept = '';
   var candidates = ['avif', 'webp'];
   for (var i = 0; i < candidates.length; i++) {
     if (P.formats.indexOf(candidates[i]) >= 0 && accepts(accept, 'image/' + candidates[i])) return candidates[i];
@@ -231,10 +297,11 @@ function pathForm(key) {
   if (parts.length < 3) return null;
   var tokens = parts[parts.length - 2];
   var original = parts.slice(0, parts.length - 2).join('/');
-  if (!IMAGE.test(original) || tokens === '') return null;
+  if (!isImage(original) || tokens === '') return null;
   var list = tokens.split(',');
   for (var i = 0; i < list.length; i++) {
-    if (!/^[A-Za-z]+_/.test(list[i])) return null;
+    var at = list[i].indexOf('_');
+    if (at < 1 || !only(list[i].slice(0, at), TOKEN.slice(10, 62), at)) return null;
   }
   return { original: original, tokens: list, name: parts[parts.length - 1] };
 }
@@ -243,40 +310,61 @@ function pathForm(key) {
 function route(uri, querystring, accept) {
   var key = toKey(uri);
   var names = Object.keys(querystring);
+  var indexes = [];
+  var others = [];
+  var pieces = [];
   var params = {};
   var i;
-  var form = pathForm(key);
-  if (form) {
-    if (names.length > 0) fail(null, 'use either the query form or the path form, not both');
-    for (i = 0; i < form.tokens.length; i++) {
-      var at = form.tokens[i].indexOf('_');
-      var tname = form.tokens[i].slice(0, at).toLowerCase();
-      if (!PATH.hasOwnProperty(tname)) fail(form.tokens[i].slice(0, at), 'unknown parameter `' + form.tokens[i].slice(0, at) + '`');
-      set(params, PATH[tname], form.tokens[i].slice(at + 1), true);
-    }
-    if (params.fm === undefined) {
-      var ext = /\.([^.]*)$/.exec(form.name);
-      var fm = ext ? ext[1].toLowerCase() : '';
-      if (!FORMATS.hasOwnProperty(fm)) invalid('fm', 'a name ending in .jpg, .png, .webp or .avif, or an `f_` token');
-      params.fm = FORMATS[fm];
-    }
-    return '/' + encodeKey(form.original) + '/' + resolve(params, form.original, accept);
+  // CloudFront's query object: by raw name in order of first appearance,
+  // repeats in order; except that V8 lists array-index names (`0`, `17`) first
+  // in numeric order and njs does not, so they are put first here on both.
+  // An empty name with an empty value (`?&`, `?=`) is nothing.
+  for (i = 0; i < names.length; i++) {
+    var n = names[i];
+    var index = (n === '0' || (n.charAt(0) !== '0' && only(n, DIGITS, 10))) && Number(n) < 4294967295;
+    (index ? indexes : others).push(n);
   }
-  if (names.length === 0) return null;
-  if (!IMAGE.test(key)) fail(null, 'only images can be transformed (jpeg, png, webp, gif, avif)');
+  indexes.sort(function (a, b) {
+    return Number(a) - Number(b);
+  });
+  names = indexes.concat(others);
   for (i = 0; i < names.length; i++) {
     var entry = querystring[names[i]];
     var values = entry.multiValue ? entry.multiValue : [entry];
-    var name = decode(names[i].replace(/\+/g, ' '));
-    var param = name === null ? undefined : QUERY[name.toLowerCase()];
-    if (param === undefined || !QUERY.hasOwnProperty(name.toLowerCase())) fail(name, 'unknown parameter `' + name + '`');
     for (var j = 0; j < values.length; j++) {
-      var value = decode(String(values[j].value).replace(/\+/g, ' '));
-      if (value === null) invalid(param, 'a valid percent-encoded value');
-      set(params, param, value, false);
+      var raw = String(values[j].value);
+      if (names[i] !== '' || raw !== '') pieces.push([names[i], raw]);
     }
   }
-  return '/' + encodeKey(key) + '/' + resolve(params, key, accept);
+  var form = pathForm(key);
+  if (form) {
+    if (pieces.length > 0) fail(null, 'use either the query form or the path form, not both');
+    for (i = 0; i < form.tokens.length; i++) {
+      var at = form.tokens[i].indexOf('_');
+      var tname = form.tokens[i].slice(0, at);
+      var tparam = lookup(PATH, tname);
+      if (tparam === undefined) fail(tname, 'unknown parameter `' + tname + '`');
+      set(params, tparam, form.tokens[i].slice(at + 1), true);
+    }
+    if (params.fm === undefined) {
+      var ext = /\.([^.]*)$/.exec(form.name);
+      var fm = ext ? lower(ext[1]) : '';
+      if (!FORMATS.hasOwnProperty(fm)) invalid('fm', 'a name ending in .jpg, .png, .webp or .avif, or an `f_` token');
+      params.fm = FORMATS[fm];
+    }
+    return '/_v/' + encodeKey(form.original) + '/' + resolve(params, form.original, accept);
+  }
+  if (pieces.length === 0) return null;
+  if (!isImage(key)) fail(null, 'only images can be transformed (jpeg, png, webp, gif, avif)');
+  for (i = 0; i < pieces.length; i++) {
+    var name = decode(pieces[i][0].replace(/\+/g, ' '));
+    var param = name === null ? undefined : lookup(QUERY, name);
+    if (param === undefined) fail(name, 'unknown parameter `' + name + '`');
+    var value = decode(pieces[i][1].replace(/\+/g, ' '));
+    if (value === null) invalid(param, 'a valid percent-encoded value');
+    set(params, param, value, false);
+  }
+  return '/_v/' + encodeKey(key) + '/' + resolve(params, key, accept);
 }
 
 // The query string as it came: names and values stay percent-encoded, repeats in order.
@@ -311,7 +399,8 @@ function handler(event) {
   } catch (e) {
     if (!(e instanceof Refusal)) throw e;
     var headers = { 'content-type': { value: 'text/plain; charset=utf-8' }, 'cache-control': { value: 'public, max-age=60' } };
-    if (e.param !== null) headers['x-imgflex-param'] = { value: e.param };
+    // Only a plain name is echoed: viewer text could carry CR/LF into a header.
+    if (e.param !== null && only(e.param, TOKEN + '.', 32)) headers['x-imgflex-param'] = { value: e.param };
     return { statusCode: 400, statusDescription: 'Bad Request', headers: headers, body: e.message + '\n' };
   }
 }

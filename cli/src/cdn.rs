@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn every_spelling_of_an_original_covers_it_and_its_variants() {
-        let want = vec!["/photos/cat.jpg", "/photos/cat.jpg/*"];
+        let want = vec!["/photos/cat.jpg", "/_v/photos/cat.jpg/*"];
         assert_eq!(paths(&["/photos/cat.jpg"]), want);
         assert_eq!(paths(&["photos/cat.jpg"]), want);
         assert_eq!(
@@ -161,10 +161,10 @@ mod tests {
             want,
             "deduplicated"
         );
-        assert_eq!(paths(&["/photos/*"]), vec!["/photos/*"]);
+        assert_eq!(paths(&["/photos/*"]), vec!["/photos/*", "/_v/photos/*"]);
         assert_eq!(
             paths(&["/my%20cat.jpg"]),
-            vec!["/my%20cat.jpg", "/my%20cat.jpg/*"]
+            vec!["/my%20cat.jpg", "/_v/my%20cat.jpg/*"]
         );
     }
 

@@ -68,8 +68,9 @@ mod tests {
     #[test]
     fn default_policy_fits_with_room_to_spare() {
         let code = function_code(&Policy::default()).unwrap();
+        // Room for the policy's presets and widths: about 40 presets.
         assert!(
-            code.len() < MAX_FUNCTION_BYTES - 2000,
+            code.len() < MAX_FUNCTION_BYTES - 1500,
             "{} bytes",
             code.len()
         );
@@ -79,7 +80,7 @@ mod tests {
         );
         assert!(!code.contains(POLICY_SLOT));
         assert!(
-            code.contains(r#"var P={"maxWidth":4096,"maxHeight":4096,"widths":[],"#),
+            code.contains(r#"={"maxWidth":4096,"maxHeight":4096,"widths":[],"#),
             "{code}"
         );
     }

@@ -86,8 +86,9 @@ mod tests {
         assert!(
             rendered
                 .main
-                .contains("        import cf from\"cloudfront\";var P={\"maxWidth\":4096")
+                .contains("        import cf from\"cloudfront\";var ")
         );
+        assert!(rendered.main.contains("={\"maxWidth\":4096"));
         assert!(!rendered.main.contains("__IMGFLEX_POLICY__"));
         assert!(
             !rendered

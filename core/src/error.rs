@@ -29,6 +29,17 @@ impl ParseError {
     pub fn param(&self) -> Option<&str> {
         self.kind.param()
     }
+
+    /// The parameter as the `x-imgflex-param` response header may carry it: only a name of at
+    /// most 32 of `A-Za-z0-9_.-`, never other viewer text (CR/LF, quotes, long junk); else
+    /// nothing. The edge function applies the same rule.
+    pub fn header_param(&self) -> Option<&str> {
+        self.param().filter(|p| {
+            (1..=32).contains(&p.len())
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -110,6 +121,15 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_names_reach_the_header() {
+        let unknown = |name: &str| ParseError::new(name, ErrorKind::UnknownParam(name.into()));
+        assert_eq!(unknown("utm_source").header_param(), Some("utm_source"));
+        assert_eq!(unknown("\r\nSet-Cookie: a").header_param(), None);
+        assert_eq!(unknown(&"a".repeat(33)).header_param(), None);
+        assert_eq!(unknown("").header_param(), None);
+    }
 
     #[test]
     fn chain_joins_sources_without_repeating_them() {

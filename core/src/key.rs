@@ -1,24 +1,30 @@
 //! The one owner of keys: the canonical variant key, original keys and their URI encoding,
 //! the purge prefix and the CloudFront invalidation paths (DESIGN §4).
 //!
-//! A variant lives at `{original}/{ops}.{ext}`, where `ops` lists every resolved field in one
-//! fixed order with one spelling:
+//! A variant lives at `_v/{original}/{ops}.{ext}`, where `ops` lists every resolved field in
+//! one fixed order with one spelling:
 //!
 //! ```text
-//! photos/cat.jpg/w400_h300_cover_center_q75_bgffffff_e0.webp
-//! photos/cat.jpg/w800_inside_center_q50_bgffffff_e0_auto_v3.avif
-//!                 │    │    │     │      │   │        │  │    └ version token, always last
-//!                 │    │    │     │      │   │        │  └ format came from `Accept`
-//!                 │    │    │     │      │   │        └ enlarge 0/1
-//!                 │    │    │     │      │   └ background rrggbb
-//!                 │    │    │     │      └ quality (absent for png)
-//!                 │    │    │     └ gravity
-//!                 │    │    └ fit
-//!                 │    └ height (absent: keep aspect)
-//!                 └ width (absent: from the source)
+//! _v/photos/cat.jpg/w400_h300_cover_center_q75_bgffffff_e0.webp
+//! _v/photos/cat.jpg/w800_inside_center_q50_bgffffff_e0_auto_v3.avif
+//!                    │    │    │     │      │   │        │  │    └ version token, always last
+//!                    │    │    │     │      │   │        │  └ format came from `Accept`
+//!                    │    │    │     │      │   │        └ enlarge 0/1
+//!                    │    │    │     │      │   └ background rrggbb
+//!                    │    │    │     │      └ quality (absent for png)
+//!                    │    │    │     └ gravity
+//!                    │    │    └ fit
+//!                    │    └ height (absent: keep aspect)
+//!                    └ width (absent: from the source)
 //! ```
 //!
 //! Only `A-Za-z0-9_.-` appear in `ops`, the characters S3 documents as safe in keys.
+//!
+//! **One namespace, two halves.** Every variant URI starts with `/_v/`, and no original key may
+//! start with `_v/`: the edge, `upload` and the handler refuse it. So no request the edge sends
+//! to the originals origin has a variant's URI (the cache key), and no object in the originals
+//! bucket can be served as a variant. Variants of the first layout (`{original}/{ops}.{ext}`,
+//! without `_v/`) are never read again; `purge /*` still recognises and deletes them.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::Serialize;
@@ -28,9 +34,21 @@ use crate::params::is_token;
 use crate::policy::DIMENSION_CEILING;
 use crate::spec::{Fit, Format, Gravity, Rgb, TransformSpec};
 
-/// Longest original key. S3 allows 1024 bytes; a variant key adds at most ~110, and the
-/// variant must fit too.
+/// Longest original key, in UTF-8 bytes: the one limit the edge, `upload` and the handler
+/// apply. S3 allows 1024 bytes per key, and the longest variant key of an original adds
+/// [`MAX_VARIANT_SUFFIX_BYTES`] (`_v/` in front, the ops and extension behind); a test
+/// holds the sum to S3's limit.
 pub const MAX_ORIGINAL_KEY_BYTES: usize = 900;
+
+/// The first segment of every variant key, which no original may use.
+pub const VARIANT_ROOT: &str = "_v";
+
+/// The most a variant key adds to its original's: `_v/` and `/{ops}.{ext}` at their longest.
+pub const MAX_VARIANT_SUFFIX_BYTES: usize = 120;
+
+/// Keys in S3 are at most this long.
+const S3_MAX_KEY_BYTES: usize = 1024;
+const _: () = assert!(MAX_ORIGINAL_KEY_BYTES + MAX_VARIANT_SUFFIX_BYTES <= S3_MAX_KEY_BYTES);
 
 /// What stays unencoded in a URI: RFC 3986 unreserved characters and the path separator.
 const PATH: &AsciiSet = &NON_ALPHANUMERIC
@@ -78,21 +96,75 @@ pub fn encode_key(key: &str) -> String {
     utf8_percent_encode(key, PATH).to_string()
 }
 
-/// Turns a request path (`/photos/caf%C3%A9.jpg`) into an S3 key (`photos/café.jpg`),
-/// refusing what no original can be called: empty, too long, not UTF-8, control characters,
-/// backslashes, and empty, `.` or `..` segments (which proxies and browsers rewrite).
+/// Turns a request path (`/photos/caf%C3%A9.jpg`) into an original's S3 key
+/// (`photos/café.jpg`), refusing what no original can be called: malformed escapes, empty, too
+/// long, not UTF-8, control characters, backslashes, empty, `.` or `..` segments (which
+/// proxies and browsers rewrite), and the variants' own root `_v/`.
 pub fn decode_path(path: &str) -> Result<String, ParseError> {
     let bad = |why| ParseError::new(path, ErrorKind::BadPath(why));
     let raw = path.strip_prefix('/').unwrap_or(path);
-    let key = percent_decode_str(raw)
-        .decode_utf8()
-        .map_err(|_| bad("not UTF-8"))?
-        .into_owned();
+    let key = percent_decode_strict(raw, false).map_err(bad)?;
     validate_key(&key).map_err(bad)?;
     Ok(key)
 }
 
+/// The variant a request path names (`/_v/photos/cat.jpg/w400_…webp`, percent-encoded as
+/// the edge forwards it): what the handler serves. Anything but an exact canonical key is
+/// refused.
+pub fn decode_variant_path(path: &str) -> Result<Variant, ParseError> {
+    let raw = path.strip_prefix('/').unwrap_or(path);
+    let key = percent_decode_strict(raw, false)
+        .map_err(|_| ParseError::new(path, ErrorKind::NotCanonical))?;
+    parse_canonical(&key)
+}
+
+/// Percent-decodes one URL component the way JavaScript's `decodeURIComponent` does (and so
+/// the edge): every `%` starts two hex digits and the bytes are UTF-8, or it is refused.
+/// `plus_is_space` is the query string's `+`.
+pub(crate) fn percent_decode_strict(
+    raw: &str,
+    plus_is_space: bool,
+) -> Result<String, &'static str> {
+    let bytes = raw.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or("malformed percent escape")?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return Err("malformed percent escape");
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let spaced;
+    let raw = if plus_is_space && raw.contains('+') {
+        spaced = raw.replace('+', " ");
+        &spaced
+    } else {
+        raw
+    };
+    Ok(percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| "not UTF-8")?
+        .into_owned())
+}
+
+/// An original's key: a valid key outside the variants' root.
 fn validate_key(key: &str) -> Result<(), &'static str> {
+    validate_any_key(key)?;
+    if key == VARIANT_ROOT
+        || key
+            .strip_prefix(VARIANT_ROOT)
+            .is_some_and(|r| r.starts_with('/'))
+    {
+        return Err("`_v/` is reserved for variants");
+    }
+    Ok(())
+}
+
+fn validate_any_key(key: &str) -> Result<(), &'static str> {
     if key.is_empty() {
         return Err("empty key");
     }
@@ -159,7 +231,7 @@ pub fn canonical(variant: &Variant) -> String {
         ops.push(format!("v{v}"));
     }
     format!(
-        "{}/{}.{}",
+        "{VARIANT_ROOT}/{}/{}.{}",
         variant.original,
         ops.join("_"),
         s.format.extension()
@@ -171,7 +243,11 @@ pub fn canonical(variant: &Variant) -> String {
 pub fn parse_canonical(key: &str) -> Result<Variant, ParseError> {
     let not = || ParseError::new(key, ErrorKind::NotCanonical);
     let key = key.strip_prefix('/').unwrap_or(key);
-    let (original, last) = key.rsplit_once('/').ok_or_else(not)?;
+    let (original, last) = key
+        .strip_prefix(VARIANT_ROOT)
+        .and_then(|k| k.strip_prefix('/'))
+        .and_then(|k| k.rsplit_once('/'))
+        .ok_or_else(not)?;
     validate_key(original).map_err(|_| not())?;
     if image_extension(original).is_none() {
         return Err(not());
@@ -309,34 +385,60 @@ impl Target {
         if trimmed.contains('*') {
             return Err(bad("`*` may only end a path"));
         }
-        let key = decode_path(trimmed)?;
-        if let Ok(variant) = parse_canonical(&key) {
+        if let Ok(variant) = decode_variant_path(trimmed) {
             return Ok(Target::Variant(variant.key()));
         }
+        let key = decode_path(trimmed)?;
         if let Some((original, _, _)) = crate::route::split_path_form(&key) {
             return Ok(Target::Original(original.to_string()));
         }
         Ok(Target::Original(key))
     }
 
-    /// The variants-bucket prefix (or exact key) whose objects `purge` deletes. Never an
-    /// originals-bucket key: variants live under `{original}/`, which no original occupies.
+    /// The variants-bucket prefix (or exact key) whose objects `purge` lists. Variants live
+    /// under `_v/{original}/`; the empty prefix (`/*`) is the whole bucket, first-layout
+    /// variants included (see [`Target::covers`]).
     pub fn purge_prefix(&self) -> String {
         match self {
-            Target::Original(key) => format!("{key}/"),
-            Target::Prefix(prefix) => prefix.clone(),
+            Target::Original(key) => format!("{VARIANT_ROOT}/{key}/"),
+            Target::Prefix(prefix) if prefix.is_empty() => String::new(),
+            Target::Prefix(prefix) => format!("{VARIANT_ROOT}/{prefix}"),
             Target::Variant(key) => key.clone(),
         }
     }
 
-    /// The CloudFront invalidation paths covering the target and everything derived from it.
+    /// Whether `key`, an object in the variants bucket, is a variant this target covers: a
+    /// canonical variant key of an original the target names. Anything else is left alone.
+    /// `/*` also covers variants of the first layout (`{original}/{ops}.{ext}`, before
+    /// variants moved under `_v/`), which no URI reaches any more.
+    pub fn covers(&self, key: &str) -> bool {
+        let variant = match parse_canonical(key) {
+            Ok(variant) => variant,
+            Err(_) if matches!(self, Target::Prefix(p) if p.is_empty()) => {
+                return parse_canonical(&format!("{VARIANT_ROOT}/{key}")).is_ok();
+            }
+            Err(_) => return false,
+        };
+        match self {
+            Target::Original(original) => variant.original == *original,
+            Target::Prefix(prefix) => variant.original.starts_with(prefix.as_str()),
+            Target::Variant(canonical) => key == canonical,
+        }
+    }
+
+    /// The CloudFront invalidation paths covering the target and everything derived from it:
+    /// the original's own URI and its variants' URIs under `/_v/`.
     pub fn invalidation_paths(&self) -> Vec<String> {
         match self {
             Target::Original(key) => {
                 let uri = encode_key(key);
-                vec![format!("/{uri}"), format!("/{uri}/*")]
+                vec![format!("/{uri}"), format!("/{VARIANT_ROOT}/{uri}/*")]
             }
-            Target::Prefix(prefix) => vec![format!("/{}*", encode_key(prefix))],
+            Target::Prefix(prefix) if prefix.is_empty() => vec!["/*".to_string()],
+            Target::Prefix(prefix) => {
+                let uri = encode_key(prefix);
+                vec![format!("/{uri}*"), format!("/{VARIANT_ROOT}/{uri}*")]
+            }
             Target::Variant(key) => vec![format!("/{}", encode_key(key))],
         }
     }
@@ -370,8 +472,13 @@ mod tests {
         assert_eq!(target("/*"), Target::Prefix(String::new()));
         assert_eq!(target("*"), Target::Prefix(String::new()));
         assert_eq!(
+            target("/_v/photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.webp"),
+            Target::Variant("_v/photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.webp".into())
+        );
+        assert_eq!(
             target("/photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.webp"),
-            Target::Variant("photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.webp".into())
+            Target::Original("photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.webp".into()),
+            "without `_v/` it is an original's name like any other"
         );
         assert_eq!(
             target("/photos/caf%C3%A9.jpg"),
@@ -389,6 +496,8 @@ mod tests {
             "/a//b.jpg",
             "/photos/**",
             "/a/%FF",
+            "/_v/*",
+            "/_v/cat.jpg",
         ] {
             assert!(Target::parse(bad).is_err(), "{bad:?}");
         }
@@ -396,22 +505,55 @@ mod tests {
 
     #[test]
     fn purge_prefixes_never_name_an_original() {
-        assert_eq!(target("/photos/cat.jpg").purge_prefix(), "photos/cat.jpg/");
-        assert_eq!(target("/photos/*").purge_prefix(), "photos/");
+        assert_eq!(
+            target("/photos/cat.jpg").purge_prefix(),
+            "_v/photos/cat.jpg/"
+        );
+        assert_eq!(target("/photos/*").purge_prefix(), "_v/photos/");
         assert_eq!(target("/*").purge_prefix(), "");
+    }
+
+    #[test]
+    fn targets_cover_only_canonical_keys_of_their_originals() {
+        let key = "_v/photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.webp";
+        let first_layout = "photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.webp";
+        assert!(target("/photos/cat.jpg").covers(key));
+        assert!(target("/photos/*").covers(key));
+        assert!(target("/*").covers(key));
+        assert!(target(key).covers(key));
+        assert!(!target("/photos/dog.jpg").covers(key));
+        assert!(!target("/videos/*").covers(key));
+        assert!(!target("/photos/cat.jpg").covers("_v/photos/cat.jpg/notes.txt"));
+        assert!(
+            target("/*").covers(first_layout),
+            "`/*` clears the first layout"
+        );
+        assert!(!target("/photos/*").covers(first_layout));
+        assert!(
+            !target("/*").covers("photos/cat.jpg"),
+            "never an original's name"
+        );
+        assert!(
+            !target("/photos/cat.jpg")
+                .covers("_v/photos/cat.jpg.png/w400_inside_center_q75_bgffffff_e0.webp"),
+            "another original whose name starts like this one"
+        );
     }
 
     #[test]
     fn invalidation_paths_cover_the_original_and_its_variants() {
         assert_eq!(
             target("/photos/cat.jpg").invalidation_paths(),
-            vec!["/photos/cat.jpg", "/photos/cat.jpg/*"]
+            vec!["/photos/cat.jpg", "/_v/photos/cat.jpg/*"]
         );
-        assert_eq!(target("/photos/*").invalidation_paths(), vec!["/photos/*"]);
+        assert_eq!(
+            target("/photos/*").invalidation_paths(),
+            vec!["/photos/*", "/_v/photos/*"]
+        );
         assert_eq!(target("/*").invalidation_paths(), vec!["/*"]);
         assert_eq!(
             target("/photos/my cat.jpg").invalidation_paths(),
-            vec!["/photos/my%20cat.jpg", "/photos/my%20cat.jpg/*"]
+            vec!["/photos/my%20cat.jpg", "/_v/photos/my%20cat.jpg/*"]
         );
     }
 
@@ -428,39 +570,84 @@ mod tests {
             "/a%5Cb.jpg",
             "/a%0Ab.jpg",
             "/%C3",
+            "/a%zz.jpg",
+            "/a%2.jpg",
+            "/a.jpg%",
+            "/_v/a.jpg",
+            "/_v",
             &long,
         ] {
             assert!(decode_path(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(
+            decode_path("/_V/a.jpg").unwrap(),
+            "_V/a.jpg",
+            "S3 keys are case-sensitive"
+        );
+        assert_eq!(decode_path("/x/_v/a.jpg").unwrap(), "x/_v/a.jpg");
         assert_eq!(decode_path("/a%2Fb.jpg").unwrap(), "a/b.jpg");
     }
 
     #[test]
     fn only_exact_canonical_keys_parse() {
-        let good = "photos/cat.jpg/w400_h300_cover_center_q75_bgffffff_e0.webp";
+        let good = "_v/photos/cat.jpg/w400_h300_cover_center_q75_bgffffff_e0.webp";
         assert!(parse_canonical(good).is_ok());
+        assert!(
+            parse_canonical(&good[3..]).is_err(),
+            "the first layout, without `_v/`"
+        );
         assert!(parse_canonical(&format!("/{good}")).is_ok());
         for bad in [
-            "photos/cat.jpg/w400_h300_cover_center_q75_bgFFFFFF_e0.webp", // upper-case hex
-            "photos/cat.jpg/w0400_h300_cover_center_q75_bgffffff_e0.webp", // leading zero
-            "photos/cat.jpg/h300_w400_cover_center_q75_bgffffff_e0.webp", // wrong order
-            "photos/cat.jpg/w400_cover_center_q75_bgffffff_e0.webp", // cover with one dimension
-            "photos/cat.jpg/w400_h300_inside_north_q75_bgffffff_e0.webp", // gravity that cannot matter
-            "photos/cat.jpg/w400_inside_center_q75_bg000000_e0.webp",     // bg that cannot show
-            "photos/cat.jpg/inside_center_q75_bgffffff_e1.webp",          // enlarge without a size
-            "photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.png",      // png with a quality
-            "photos/cat.jpg/w400_inside_center_bgffffff_e0.jpg",          // jpeg without one
-            "photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.jpeg",     // one spelling: jpg
-            "photos/cat.jpg/w400_inside_center_q101_bgffffff_e0.jpg",
-            "photos/cat.jpg/w99999_inside_center_q75_bgffffff_e0.jpg",
-            "photos/cat.jpg/w400_inside_center_q75_bgffffff_e0_v.webp",
-            "photos/cat.jpg/w400_inside_center_q75_bgffffff_e0_x.webp",
-            "photos/cat.txt/w400_inside_center_q75_bgffffff_e0.webp",
-            "photos/../cat.jpg/w400_inside_center_q75_bgffffff_e0.webp",
+            "_v/photos/cat.jpg/w400_h300_cover_center_q75_bgFFFFFF_e0.webp", // upper-case hex
+            "_v/photos/cat.jpg/w0400_h300_cover_center_q75_bgffffff_e0.webp", // leading zero
+            "_v/photos/cat.jpg/h300_w400_cover_center_q75_bgffffff_e0.webp", // wrong order
+            "_v/photos/cat.jpg/w400_cover_center_q75_bgffffff_e0.webp", // cover with one dimension
+            "_v/photos/cat.jpg/w400_h300_inside_north_q75_bgffffff_e0.webp", // gravity that cannot matter
+            "_v/photos/cat.jpg/w400_inside_center_q75_bg000000_e0.webp",     // bg that cannot show
+            "_v/photos/cat.jpg/inside_center_q75_bgffffff_e1.webp", // enlarge without a size
+            "_v/photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.png", // png with a quality
+            "_v/photos/cat.jpg/w400_inside_center_bgffffff_e0.jpg", // jpeg without one
+            "_v/photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.jpeg", // one spelling: jpg
+            "_v/photos/cat.jpg/w400_inside_center_q101_bgffffff_e0.jpg",
+            "_v/photos/cat.jpg/w99999_inside_center_q75_bgffffff_e0.jpg",
+            "_v/photos/cat.jpg/w400_inside_center_q75_bgffffff_e0_v.webp",
+            "_v/photos/cat.jpg/w400_inside_center_q75_bgffffff_e0_x.webp",
+            "_v/photos/cat.txt/w400_inside_center_q75_bgffffff_e0.webp",
+            "_v/photos/../cat.jpg/w400_inside_center_q75_bgffffff_e0.webp",
             "cat.jpg",
+            "_v/cat.jpg",
+            "_v/_v/cat.jpg/w400_inside_center_q75_bgffffff_e0.webp",
             "",
         ] {
             assert!(parse_canonical(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_longest_variant_of_the_longest_original_fits_in_s3() {
+        let original = format!("{}.jpg", "a".repeat(MAX_ORIGINAL_KEY_BYTES - 4));
+        let spec = TransformSpec {
+            width: Some(DIMENSION_CEILING),
+            height: Some(DIMENSION_CEILING),
+            fit: Fit::Contain,
+            gravity: Gravity::Northwest,
+            format: Format::Webp,
+            quality: Some(100),
+            background: Rgb([0, 0, 0]),
+            enlarge: true,
+            auto_format: true,
+            version: Some("v".repeat(32)),
+        };
+        let variant = Variant {
+            original: original.clone(),
+            spec,
+        };
+        let key = variant.key();
+        assert!(
+            key.len() - original.len() <= MAX_VARIANT_SUFFIX_BYTES,
+            "{}",
+            key.len()
+        );
+        assert_eq!(decode_variant_path(&variant.uri()), Ok(variant));
     }
 }

@@ -9,7 +9,7 @@
 //! let a = route_target("/photos/cat.jpg?width=400&fit=cover&h=300&format=webp", None, &policy).unwrap();
 //! let b = route_target("/photos/cat.jpg?h=300&w=400&fm=webp", None, &policy).unwrap();
 //! assert_eq!(a.uri(), b.uri());
-//! assert_eq!(a.uri(), "/photos/cat.jpg/w400_h300_cover_center_q75_bgffffff_e0.webp");
+//! assert_eq!(a.uri(), "/_v/photos/cat.jpg/w400_h300_cover_center_q75_bgffffff_e0.webp");
 //! ```
 
 mod accept;
@@ -21,11 +21,12 @@ mod resolve;
 mod route;
 mod spec;
 
-pub use accept::{legacy_fallback, negotiate};
+pub use accept::{MAX_ACCEPT_CHARS, legacy_fallback, negotiate};
 pub use error::{ErrorKind, ParseError, error_chain};
 pub use key::{
-    MAX_ORIGINAL_KEY_BYTES, Target, Variant, canonical, decode_path, encode_key,
-    image_content_type, image_extension, parse_canonical,
+    MAX_ORIGINAL_KEY_BYTES, MAX_VARIANT_SUFFIX_BYTES, Target, VARIANT_ROOT, Variant, canonical,
+    decode_path, decode_variant_path, encode_key, image_content_type, image_extension,
+    parse_canonical,
 };
 pub use params::Params;
 pub use policy::{DIMENSION_CEILING, Policy, PolicyError, Preset, Qualities};

@@ -74,6 +74,9 @@ impl Param {
     }
 }
 
+/// The longest value of any parameter. Longer ones are refused before they are looked at.
+pub(crate) const MAX_VALUE_BYTES: usize = 64;
+
 /// Dots per pixel in tenths (`dpr=1.5` is 15), so it stays exact and hashable.
 pub(crate) const DPR_MIN: u8 = 10;
 pub(crate) const DPR_MAX: u8 = 40;
@@ -95,26 +98,41 @@ pub struct Params {
 }
 
 impl Params {
-    /// Parses a query string (without `?`). Names and keyword values are case-insensitive;
-    /// empty pieces (`a=1&&b=2`) are ignored because they cannot change the meaning.
+    /// Parses a query string (without `?`). Names and keyword values are case-insensitive
+    /// (ASCII only, as everywhere in the grammar). Pieces are taken the way CloudFront hands
+    /// them to the edge function: grouped by their raw name in order of first appearance,
+    /// repeats in order, so the first refusal is the same one on both sides. Empty pieces
+    /// (`a=1&&b=2`) and bare `=` are ignored: they carry no name.
     pub(crate) fn from_query(query: &str) -> Result<Params, ParseError> {
         let mut params = Params::default();
-        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
-            let token = if value.is_empty() {
-                name.to_string()
-            } else {
-                format!("{name}={value}")
-            };
-            let lower = name.to_ascii_lowercase();
-            let param = Param::from_query_name(&lower).ok_or_else(|| {
-                ParseError::new(&token, ErrorKind::UnknownParam(name.to_string()))
-            })?;
-            let fit_spelling = FitSpelling::Query;
-            params.set(param, &token, &value, fit_spelling)?;
+        for (raw_name, values) in query_pieces(query) {
+            for raw_value in values {
+                let token = if raw_value.is_empty() {
+                    raw_name.to_string()
+                } else {
+                    format!("{raw_name}={raw_value}")
+                };
+                let name = crate::key::percent_decode_strict(raw_name, true).map_err(|_| {
+                    ParseError::new(&token, ErrorKind::UnknownParam(raw_name.to_string()))
+                })?;
+                let lower = name.to_ascii_lowercase();
+                let param = Param::from_query_name(&lower).ok_or_else(|| {
+                    ParseError::new(&token, ErrorKind::UnknownParam(name.clone()))
+                })?;
+                let value = crate::key::percent_decode_strict(raw_value, true).map_err(|_| {
+                    ParseError::new(
+                        &token,
+                        ErrorKind::InvalidValue {
+                            param: param.name(),
+                            expected: "a valid percent-encoded value",
+                        },
+                    )
+                })?;
+                params.set(param, &token, &value, FitSpelling::Query)?;
+            }
         }
         Ok(params)
     }
-
     /// Parses the path form's comma list (`w_400,h_300,c_fill`).
     pub(crate) fn from_path_segment(segment: &str) -> Result<Params, ParseError> {
         let mut params = Params::default();
@@ -170,6 +188,10 @@ impl Params {
         };
         if already {
             return Err(err(ErrorKind::RepeatedParam(param.name().to_string())));
+        }
+        // No valid value is longer; the bound keeps the edge's work per value small.
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(invalid("at most 64 characters"));
         }
         let lower = value.to_ascii_lowercase();
         match param {
@@ -269,6 +291,37 @@ impl Params {
         }
         Ok(())
     }
+}
+
+/// A raw query string's pieces as CloudFront's `querystring` object holds them: `(name,
+/// values)` by raw name in order of first appearance, still percent-encoded. Empty pieces and
+/// bare `=` have no name and are dropped.
+pub(crate) fn query_pieces(query: &str) -> Vec<(&str, Vec<&str>)> {
+    let mut pieces: Vec<(&str, Vec<&str>)> = Vec::new();
+    for piece in query.split('&') {
+        let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+        if name.is_empty() && value.is_empty() {
+            continue;
+        }
+        match pieces.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, values)) => values.push(value),
+            None => pieces.push((name, vec![value])),
+        }
+    }
+    // A JS object lists array-index names (`0`, `17`) first, in numeric order, whatever
+    // order they came in: V8 does, njs does not. The edge function sorts them so on both,
+    // and so does this, so every side names the same parameter first.
+    pieces.sort_by_key(|(name, _)| array_index(name).map_or((1, 0), |i| (0, i)));
+    pieces
+}
+
+/// `name` as a JS array index (canonical decimal below 2^32 - 1), if it is one.
+fn array_index(name: &str) -> Option<u32> {
+    let canonical = name == "0" || (!name.starts_with('0') && !name.is_empty());
+    if !canonical || name.len() > 10 || !name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    name.parse::<u32>().ok().filter(|&i| i < u32::MAX)
 }
 
 /// The path form spells fits Cloudinary's way (`c_fill` is our `cover`).
@@ -437,6 +490,64 @@ mod tests {
         assert!(q("v=a.b").is_err());
         assert!(q("v=a%2Fb").is_err());
         assert!(q("p=../x").is_err());
+    }
+
+    #[test]
+    fn pieces_group_by_raw_name_as_cloudfront_does() {
+        // CloudFront's querystring object: `w` first with both its values, then `h`.
+        assert_eq!(q("w=1&h=x&w=2"), Err(ErrorKind::RepeatedParam("w".into())));
+        assert_eq!(
+            query_pieces("a=1&&=&b&a=2"),
+            vec![("a", vec!["1", "2"]), ("b", vec![""])]
+        );
+        assert_eq!(q("&"), Ok(Params::default()));
+        // Array-index names first, in numeric order, as a JS object lists them.
+        assert_eq!(
+            query_pieces("x=1&10=2&0=3&01=4&4294967295=5&4294967294=6"),
+            vec![
+                ("0", vec!["3"]),
+                ("10", vec!["2"]),
+                ("4294967294", vec!["6"]),
+                ("x", vec!["1"]),
+                ("01", vec!["4"]),
+                ("4294967295", vec!["5"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_escapes_and_control_characters_are_refused() {
+        assert!(matches!(
+            q("w=4%zz"),
+            Err(ErrorKind::InvalidValue { param: "w", .. })
+        ));
+        assert!(matches!(
+            q("bg=%FF0000"),
+            Err(ErrorKind::InvalidValue { param: "bg", .. })
+        ));
+        assert_eq!(q("w%zz=1"), Err(ErrorKind::UnknownParam("w%zz".into())));
+        for bad in [
+            "w=400%0A",
+            "dpr=2%0A",
+            "bg=000000%0A",
+            "v=abc%0A",
+            "p=thumb%0A",
+        ] {
+            assert!(
+                matches!(q(bad), Err(ErrorKind::InvalidValue { .. })),
+                "{bad}: {:?}",
+                q(bad)
+            );
+        }
+        // The Kelvin sign lowercases to `k` in Unicode, never here.
+        assert!(matches!(
+            q("fit=%E2%84%AAover"),
+            Err(ErrorKind::InvalidValue { param: "fit", .. })
+        ));
+        assert!(matches!(
+            q("p=des%E2%84%AAtop"),
+            Err(ErrorKind::InvalidValue { param: "p", .. })
+        ));
     }
 
     #[test]

@@ -202,7 +202,7 @@ mod tests {
         let ok = variant(&widths, "/a.jpg?w=300&fm=webp");
         assert!(widths.admits(&ok.original, &ok.spec));
         // A width the edge would have rounded: valid grammar, refused by this policy.
-        let other = parse_canonical("a.jpg/w300_inside_center_q75_bgffffff_e0.webp").unwrap();
+        let other = parse_canonical("_v/a.jpg/w300_inside_center_q75_bgffffff_e0.webp").unwrap();
         assert!(!widths.admits(&other.original, &other.spec));
         assert!(Policy::default().admits(&other.original, &other.spec));
 
@@ -211,12 +211,12 @@ mod tests {
             !small.admits(&other.original, &other.spec),
             "too wide and webp"
         );
-        let fallback = parse_canonical("a.png/w50_inside_center_bgffffff_e0_auto.png").unwrap();
+        let fallback = parse_canonical("_v/a.png/w50_inside_center_bgffffff_e0_auto.png").unwrap();
         assert!(
             small.admits(&fallback.original, &fallback.spec),
             "the legacy fallback is always allowed"
         );
-        let explicit_png = parse_canonical("a.png/w50_inside_center_bgffffff_e0.png").unwrap();
+        let explicit_png = parse_canonical("_v/a.png/w50_inside_center_bgffffff_e0.png").unwrap();
         assert!(!small.admits(&explicit_png.original, &explicit_png.spec));
     }
 
@@ -235,10 +235,11 @@ mod tests {
             let v = variant(&policy, target);
             assert!(policy.admits(&v.original, &v.spec), "{target}");
         }
-        let ad_hoc = parse_canonical("a.jpg/w301_h300_cover_center_q75_bgffffff_e0.webp").unwrap();
+        let ad_hoc =
+            parse_canonical("_v/a.jpg/w301_h300_cover_center_q75_bgffffff_e0.webp").unwrap();
         assert!(!policy.admits(&ad_hoc.original, &ad_hoc.spec));
         let wrong_quality =
-            parse_canonical("a.jpg/w300_h300_cover_center_q76_bgffffff_e0.webp").unwrap();
+            parse_canonical("_v/a.jpg/w300_h300_cover_center_q76_bgffffff_e0.webp").unwrap();
         assert!(!policy.admits(&wrong_quality.original, &wrong_quality.spec));
     }
 }

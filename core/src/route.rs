@@ -19,7 +19,8 @@ pub const VIEWER_URL_HEADER: &str = "x-imgflex-url";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "route", rename_all = "lowercase")]
 pub enum Route {
-    /// A plain `/{key}`: the original's bytes, from the originals bucket.
+    /// A plain `/{key}`: the original's bytes, from the originals bucket. Its URI never
+    /// starts with `/_v/`, so it is never a variant's.
     Original { key: String },
     /// A transform: the canonical variant, from the variants bucket or the handler.
     Variant(Variant),
@@ -45,7 +46,8 @@ pub fn route(
     policy: &Policy,
 ) -> Result<Route, ParseError> {
     let key = decode_path(path)?;
-    let query = query.filter(|q| !q.is_empty());
+    // `?` and `?&` carry no parameter: CloudFront hands the edge an empty query object.
+    let query = query.filter(|q| !crate::params::query_pieces(q).is_empty());
 
     if let Some((original, ops, name)) = split_path_form(&key) {
         if query.is_some() {

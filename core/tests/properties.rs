@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use imgflex_core::{
-    Fit, Format, Gravity, Policy, Rgb, Target, TransformSpec, Variant, canonical, decode_path,
-    parse_canonical, route_target,
+    Fit, Format, Gravity, Policy, Rgb, Route, Target, TransformSpec, Variant, canonical,
+    decode_path, decode_variant_path, parse_canonical, route, route_target,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -59,6 +59,7 @@ fn original_key() -> impl Strategy<Value = String> {
         .prop_filter("keys with dot segments are refused", |k| {
             k.split('/').all(|s| s != "." && s != "..")
         })
+        .prop_filter("`_v/` is the variants' root", |k| !k.starts_with("_v/"))
 }
 
 proptest! {
@@ -69,10 +70,43 @@ proptest! {
         let variant = Variant { original, spec };
         let key = canonical(&variant);
         prop_assert_eq!(parse_canonical(&key), Ok(variant.clone()));
-        // The URI form decodes back to the same key.
-        prop_assert_eq!(decode_path(&variant.uri()), Ok(key.clone()));
+        // The URI form decodes back to the same variant, and is no original's name.
+        prop_assert_eq!(decode_variant_path(&variant.uri()), Ok(variant.clone()));
+        prop_assert!(decode_path(&variant.uri()).is_err());
         // And a canonical key given to purge is that one variant.
         prop_assert_eq!(Target::parse(&variant.uri()), Ok(Target::Variant(key)));
+    }
+
+    /// The namespace (issue 16): a variant's URI asked for with no query never goes to the
+    /// originals origin under that same URI, whatever the `Accept` or the policy; so the
+    /// originals bucket's 403 can never be cached as the variant, nor an object planted there
+    /// be served as one.
+    #[test]
+    fn a_canonical_uri_never_routes_as_the_original_of_that_uri(
+        original in original_key(),
+        spec in spec(),
+        accept in proptest::option::of(select(vec!["image/avif,image/webp", "image/webp", "*/*", ""])),
+        policy in select(vec!["", "widths = [320, 640]\n", "presets_only = true\n[presets.t]\nw = 10\n"]),
+        query in select(vec![None, Some(""), Some("&"), Some("=")]),
+    ) {
+        let policy = Policy::from_toml_str(policy).unwrap();
+        let variant = Variant { original, spec };
+        let uri = variant.uri();
+        for path in [uri.clone(), uri.to_uppercase(), uri.replacen("/_v/", "/_v%2F", 1)] {
+            if let Ok(Route::Original { key }) = route(&path, query, accept, &policy) {
+                prop_assert_ne!(format!("/{}", imgflex_core::encode_key(&key)), uri.clone());
+                prop_assert!(parse_canonical(&key).is_err(), "{} is a variant key", key);
+            }
+        }
+    }
+
+    /// And no original key, however it is spelled, is a variant's key.
+    #[test]
+    fn no_original_key_is_a_variant_key(path in "/(_v|_V|%5Fv|_%76)(/|%2F)[a-z._/]{0,12}(/[a-z0-9_]{1,40}\\.(jpg|webp|png))?") {
+        if let Ok(key) = decode_path(&path) {
+            prop_assert!(parse_canonical(&key).is_err());
+            prop_assert!(!key.starts_with("_v/"));
+        }
     }
 
     #[test]

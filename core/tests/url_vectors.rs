@@ -65,12 +65,12 @@ fn every_vector_routes_as_the_table_says() {
             (Err(e), None) => {
                 let want_status = v["status"].as_u64().unwrap();
                 let want_param = v["param"].as_str();
-                (u64::from(e.status()) == want_status && e.param() == want_param)
+                (u64::from(e.status()) == want_status && e.header_param() == want_param)
                     .then_some(())
                     .ok_or(format!(
                         "{} {:?} ({e}), want {want_status} {want_param:?}",
                         e.status(),
-                        e.param()
+                        e.header_param()
                     ))
             }
             (Ok(route), None) => Err(format!("accepted as {}, want a refusal", route.uri())),

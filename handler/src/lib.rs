@@ -2,6 +2,7 @@
 //! request handling, generic over where originals and variants are stored.
 
 pub mod lambda;
+pub mod memory;
 pub mod pipeline;
 pub mod s3;
 pub mod service;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use imgflex_core::{Policy, Variant, decode_path, parse_canonical};
+use imgflex_core::{Policy, Variant, decode_variant_path};
 use serde::Serialize;
 
 use crate::pipeline::{self, Limits, PipelineError};
@@ -182,11 +182,7 @@ impl<S: Store + Clone> Service<S> {
         }
         // The edge already checked this; the handler re-checks everything (it may be invoked
         // some other way).
-        let Some(variant) = decode_path(path)
-            .ok()
-            .and_then(|key| parse_canonical(&key).ok())
-            .filter(|v| self.admits(v))
-        else {
+        let Some(variant) = decode_variant_path(path).ok().filter(|v| self.admits(v)) else {
             return Ok(error(400, "not a canonical variant key", log, None));
         };
         let started = Instant::now();

@@ -15,7 +15,7 @@ use imgflex_tests::{Moto, fixture, tool, wait_listening, with_free_port, workspa
 
 const ORIGINALS: &str = "imgflex-originals";
 const VARIANTS: &str = "imgflex-variants";
-const KEY: &str = "photos/rocket.jpg/w100_inside_center_q80_bgffffff_e0.jpg";
+const KEY: &str = "_v/photos/rocket.jpg/w100_inside_center_q80_bgffffff_e0.jpg";
 
 struct Killed(Child);
 
@@ -176,7 +176,7 @@ fn the_handler_renders_stores_and_reuses_variants_on_s3() {
     // A different variant of the missing original is a 404; junk is a 400.
     let (status, headers, _) = get(
         port,
-        "/photos/rocket.jpg/w50_inside_center_q80_bgffffff_e0.jpg",
+        "/_v/photos/rocket.jpg/w50_inside_center_q80_bgffffff_e0.jpg",
     );
     assert_eq!(status, 404);
     assert_eq!(

@@ -143,8 +143,23 @@ fn hostile_inputs_get_the_right_error() {
         ("corrupt-idat.png", 422, "corrupt"),
         // A GIF whose LZW stream stops mid-image.
         ("truncated.gif", 422, "truncated"),
-        // RIFF/WEBP magic followed by zeros: looks like WebP, is not.
-        ("garbage.webp", 422, "corrupt"),
+        // RIFF/WEBP magic followed by zeros: a signature and no image header after it is not
+        // an image at all (415), not a broken one.
+        ("garbage.webp", 415, "no header"),
+        // The PNG signature and nothing else: an upload cut after eight bytes.
+        ("signature-only.png", 415, "no header"),
+        // A real 64x64 JPEG whose frame header says 64x0: no pixels to serve.
+        ("zero-height.jpg", 415, "no pixels"),
+        // After SOI, one `FF` fill byte, then a SOF claiming 60000x60000. libjpeg skips fill
+        // bytes and reads that SOF; imagesize reads `FF FF` as a marker whose length is the
+        // next two bytes (0xC000), jumps 48 KB into a comment and finds a decoy SOF of 10x10.
+        // Checked on the probe alone, this 50 KB file asked for a 10.8 GB pixel buffer; the
+        // decoder's own dimensions are checked now, after `jpeg_read_header`.
+        ("sof-behind-fill-byte.jpg", 413, "SOF the probe cannot see"),
+        // A legal 64x64 progressive JPEG whose last scan is repeated until it has 2,000
+        // (24 KB): each scan walks every block again (~7 ms a scan at 49 MP). Refused by the
+        // progress monitor at scan 101, before the rest is read.
+        ("scans-2000.jpg", 413, "endless scans"),
         // Zero bytes: an upload that never happened.
         ("empty.jpg", 415, "empty"),
         // A proxy's 502 page saved as a .jpg: HTML is never an image.
@@ -171,6 +186,56 @@ fn hostile_inputs_get_the_right_error() {
             "public text leaks library detail"
         );
     }
+}
+
+#[test]
+fn the_probe_and_libjpeg_disagree_on_the_fill_byte_fixture() {
+    // The story of `sof-behind-fill-byte.jpg` is true: the probe alone sees a small image.
+    let bytes = std::fs::read(fixtures().join("hostile/sof-behind-fill-byte.jpg")).unwrap();
+    let header = imgflex_handler::pipeline::header(&bytes).unwrap();
+    assert_eq!((header.width, header.height), (10, 10));
+    let err = imgflex_handler::pipeline::verify(&bytes, &Limits::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PipelineError::Limits {
+                actual: 3_600_000_000,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn arithmetic_coded_jpegs_are_images() {
+    // `cjpeg -arithmetic` of a 64x64 gradient: a legal JPEG coding libjpeg-turbo decodes
+    // (mozjpeg-sys is built with `arith_dec`). It used to be a 422.
+    let bytes = std::fs::read(fixtures().join("arithmetic.jpg")).unwrap();
+    let out = transform(&bytes, &spec("x.jpg", "w=32&fm=png"), &Limits::default()).unwrap();
+    assert_eq!((out.width, out.height), (32, 32));
+}
+
+#[test]
+fn scans_up_to_the_limit_decode() {
+    // `scans-2000.jpg` before its last scan was repeated: 100 scans (cjpeg's own maximum),
+    // exactly the limit, is an image.
+    let bytes = std::fs::read(fixtures().join("progressive-100-scans.jpg")).unwrap();
+    let header = imgflex_handler::pipeline::verify(&bytes, &Limits::default()).unwrap();
+    assert_eq!((header.width, header.height), (64, 64));
+    let hostile = std::fs::read(fixtures().join("hostile/scans-2000.jpg")).unwrap();
+    let err = imgflex_handler::pipeline::verify(&hostile, &Limits::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PipelineError::Limits {
+                what: "number of JPEG scans",
+                actual: 101,
+                limit: 100
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]

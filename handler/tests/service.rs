@@ -21,7 +21,7 @@ fn rocket() -> Vec<u8> {
     std::fs::read(fixtures().join("golden/rocket-w300.sharp.jpg")).unwrap()
 }
 
-const KEY: &str = "/photos/rocket.jpg/w100_inside_center_q80_bgffffff_e0.jpg";
+const KEY: &str = "/_v/photos/rocket.jpg/w100_inside_center_q80_bgffffff_e0.jpg";
 
 fn service(settings: Settings) -> Service<MemoryStore> {
     let store = MemoryStore::new();
@@ -62,7 +62,7 @@ async fn a_function_url_event_renders_stores_and_answers() {
     assert_eq!((px.width, px.height), (300, 200));
     let stored = service
         .store()
-        .variant("photos/rocket.jpg/w300_inside_center_q80_bgffffff_e0.jpg")
+        .variant("_v/photos/rocket.jpg/w300_inside_center_q80_bgffffff_e0.jpg")
         .unwrap();
     assert_eq!(stored.content_type, "image/jpeg");
     assert_eq!(&stored.bytes, bytes);
@@ -91,7 +91,7 @@ async fn auto_format_varies_on_accept() {
     let service = service(Settings::default());
     let reply = get(
         &service,
-        "/photos/rocket.jpg/w100_inside_center_q75_bgffffff_e0_auto.webp",
+        "/_v/photos/rocket.jpg/w100_inside_center_q75_bgffffff_e0_auto.webp",
     )
     .await;
     assert_eq!(reply.status, 200);
@@ -101,7 +101,7 @@ async fn auto_format_varies_on_accept() {
     // And from the variants bucket, too.
     let again = get(
         &service,
-        "/photos/rocket.jpg/w100_inside_center_q75_bgffffff_e0_auto.webp",
+        "/_v/photos/rocket.jpg/w100_inside_center_q75_bgffffff_e0_auto.webp",
     )
     .await;
     assert_eq!(again.header("vary"), Some("Accept"));
@@ -113,9 +113,9 @@ async fn only_canonical_keys_the_policy_admits() {
     for path in [
         "/photos/rocket.jpg",
         "/photos/rocket.jpg/w_100/rocket.jpg",
-        "/photos/rocket.jpg/w100_cover_center_q80_bgffffff_e0.jpg",
-        "/photos/rocket.jpg/W100_inside_center_q80_bgffffff_e0.jpg",
-        "/photos/../rocket.jpg/w100_inside_center_q80_bgffffff_e0.jpg",
+        "/_v/photos/rocket.jpg/w100_cover_center_q80_bgffffff_e0.jpg",
+        "/_v/photos/rocket.jpg/W100_inside_center_q80_bgffffff_e0.jpg",
+        "/_v/photos/../rocket.jpg/w100_inside_center_q80_bgffffff_e0.jpg",
         "/",
     ] {
         let reply = get(&service, path).await;
@@ -151,7 +151,7 @@ async fn missing_original_is_a_short_lived_404() {
     let service = service(Settings::default());
     let reply = get(
         &service,
-        "/photos/missing.jpg/w100_inside_center_q80_bgffffff_e0.jpg",
+        "/_v/photos/missing.jpg/w100_inside_center_q80_bgffffff_e0.jpg",
     )
     .await;
     assert_eq!(reply.status, 404);
@@ -197,7 +197,7 @@ async fn bad_originals_are_client_errors_with_public_messages() {
         ("page.jpg", "jpg", 415),
         ("cut.jpg", "jpg", 422),
     ] {
-        let path = format!("/{original}/w100_inside_center_q80_bgffffff_e0.{ext}");
+        let path = format!("/_v/{original}/w100_inside_center_q80_bgffffff_e0.{ext}");
         let reply = get(&service, &path).await;
         assert_eq!(reply.status, status, "{original}");
         let body = String::from_utf8(reply.body.clone()).unwrap();
@@ -406,4 +406,33 @@ async fn a_key_the_policy_does_not_admit_is_neither_stored_nor_rendered() {
     let reply = service.render(&variant, KEY, None).await.unwrap();
     assert_eq!(reply.status, 400);
     assert_eq!(service.store().original_reads(), 0);
+}
+
+#[tokio::test]
+async fn the_longest_original_key_the_edge_passes_is_served() {
+    // Issue 16: originals of 810-900 bytes passed the edge and then 400'd here for every
+    // variant (the whole variant key was held to the original's limit). One limit now.
+    let service = service(Settings::default());
+    let original = format!(
+        "photos/{}.jpg",
+        "r".repeat(imgflex_core::MAX_ORIGINAL_KEY_BYTES - 11)
+    );
+    assert_eq!(original.len(), imgflex_core::MAX_ORIGINAL_KEY_BYTES);
+    service.store().put_original(&original, rocket());
+    let path = format!("/_v/{original}/w100_inside_center_q80_bgffffff_e0.jpg");
+    let reply = get(&service, &path).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(dims(&reply), (100, 67));
+    // And a viewer cannot reach the first layout, or an original under `_v/`, through here.
+    for path in [
+        "/photos/rocket.jpg/w100_inside_center_q80_bgffffff_e0.jpg",
+        "/_v/_v/rocket.jpg/w100_inside_center_q80_bgffffff_e0.jpg",
+    ] {
+        assert_eq!(get(&service, path).await.status, 400, "{path}");
+    }
 }

@@ -18,8 +18,9 @@ const result = await minify(readFileSync(source, 'utf8'), {
   module: false,
   ecma: 5,
   compress: { toplevel: false, passes: 2 },
-  // `handler` is what CloudFront calls; the policy slot is replaced by `imgflex render`.
-  mangle: { toplevel: false, reserved: ['handler', 'cf'] },
+  // `handler` is what CloudFront calls and `cf` the imported module: both keep their names;
+  // every other top-level name is shortened. The policy slot is replaced by `imgflex render`.
+  mangle: { toplevel: true, reserved: ['handler', 'cf'] },
   format: { comments: false, ecma: 5 },
 });
 const code = result.code + '\n';

@@ -34,7 +34,7 @@ env=dict(os.environ, AWS_ENDPOINT_URL=ep, AWS_ACCESS_KEY_ID='t', AWS_SECRET_ACCE
     AWS_LAMBDA_FUNCTION_VERSION='1', AWS_LAMBDA_FUNCTION_MEMORY_SIZE='2048')
 results=[]
 for run in range(RUNS):
-    url=f'http://127.0.0.1:{lp}/lambda-url/_/source.jpg/w300_inside_center_q80_bgffffff_e0.jpg'
+    url=f'http://127.0.0.1:{lp}/lambda-url/_/_v/source.jpg/w300_inside_center_q80_bgffffff_e0.jpg'
     s3.delete_object(Bucket='var-b',Key=url.split('/_/')[1])
     t0=time.time()
     b=subprocess.Popen([BOOTSTRAP],env=env,stdout=subprocess.DEVNULL,stderr=subprocess.DEVNULL)

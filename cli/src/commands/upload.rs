@@ -1,6 +1,8 @@
-//! `imgflex upload`: originals checked (sniffed, header read, within the limits) before
-//! anything is written, uploaded with their content type (in parallel parts when large),
-//! and replaced originals' variants purged so no stale image is served.
+//! `imgflex upload`: originals checked (sniffed, within the limits, and fully decoded, as
+//! the handler will) before anything is written, uploaded with their content type (in
+//! parallel parts when large), and replaced originals' variants purged so no stale image is
+//! served. Files are read from disk one at a time, when checked and again when sent (a part
+//! at a time when large): a folder is never held in memory.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use imgflex_core::{Target, encode_key, image_extension};
-use imgflex_handler::pipeline::{Limits, SourceFormat, probe};
+use imgflex_handler::pipeline::{Limits, SourceFormat, verify};
 use indicatif::ProgressBar;
 use serde::Serialize;
 use tokio::task::JoinSet;
@@ -203,13 +205,32 @@ fn walk(dir: &Path, recursive: bool, files: &mut Vec<PathBuf>) -> Result<(), Cli
     Ok(())
 }
 
-/// A file that passed the checks.
+/// A file that passed the checks, and what it was when it did: it is read again to upload,
+/// and refused if it changed in between.
 struct Checked {
     planned: Planned,
-    bytes: Vec<u8>,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
     format: SourceFormat,
     width: u32,
     height: u32,
+}
+
+impl Checked {
+    /// Refuses a file whose size or modification time changed since it was checked.
+    fn unchanged(&self) -> Result<(), CliError> {
+        let meta = std::fs::metadata(&self.planned.path).map_err(|e| {
+            CliError::new(format!("cannot read {}: {e}", self.planned.path.display()))
+        })?;
+        if meta.len() != self.len || meta.modified().ok() != self.modified {
+            return Err(CliError::new(format!(
+                "{} changed while it was being uploaded",
+                self.planned.path.display()
+            ))
+            .hint("run the upload again once nothing is writing to it"));
+        }
+        Ok(())
+    }
 }
 
 /// Reads and checks one file: a key imgflex serves, an image it can resize, within limits.
@@ -254,9 +275,14 @@ fn check(planned: Planned, limits: &Limits) -> Result<Checked, Refused> {
             ),
         ));
     }
+    let modified = std::fs::metadata(&planned.path)
+        .and_then(|m| m.modified())
+        .ok();
     let bytes = std::fs::read(&planned.path)
         .map_err(|e| refuse(&planned, format!("cannot read it: {e}")))?;
-    let header = probe(&bytes, limits).map_err(|e| refuse(&planned, e.to_string()))?;
+    // The handler's own check, every pixel decoded: a truncated JPEG is refused here rather
+    // than uploaded and then refused by every URL.
+    let header = verify(&bytes, limits).map_err(|e| refuse(&planned, e.to_string()))?;
     if header.format == SourceFormat::Avif {
         return Err(refuse(
             &planned,
@@ -266,7 +292,8 @@ fn check(planned: Planned, limits: &Limits) -> Result<Checked, Refused> {
     let (width, height) = header.displayed();
     Ok(Checked {
         planned,
-        bytes,
+        len: bytes.len() as u64,
+        modified,
         format: header.format,
         width,
         height,
@@ -317,7 +344,7 @@ async fn upload(
         refused,
         invalidation_id: None,
     };
-    let total: u64 = checked.iter().map(|c| c.bytes.len() as u64).sum();
+    let total: u64 = checked.iter().map(|c| c.len).sum();
     let bar = if args.dry_run {
         None
     } else {
@@ -337,11 +364,11 @@ async fn upload(
         let mut uploaded = Uploaded {
             key: key.clone(),
             path: c.planned.path.clone(),
-            bytes: c.bytes.len() as u64,
+            bytes: c.len,
             width: c.width,
             height: c.height,
             content_type: c.format.content_type(),
-            multipart: c.bytes.len() > MULTIPART_THRESHOLD,
+            multipart: c.len > MULTIPART_THRESHOLD as u64,
             replaced: false,
             variants_purged: 0,
             example: url.as_ref().map(|u| format!("{u}?w=400&fm=auto")),
@@ -355,23 +382,29 @@ async fn upload(
             bar.set_message(format!("{}/{files} {key}", i + 1));
         }
         let existed = buckets::object_exists(&s3, &bucket, &key).await?;
-        let len = c.bytes.len() as u64;
+        let len = c.len;
+        c.unchanged()?;
         if uploaded.multipart {
             put_multipart(
                 &s3,
                 &bucket,
                 &key,
                 c.format.content_type(),
-                c.bytes,
+                &c.planned.path,
+                len,
                 bar.as_ref(),
             )
             .await?;
         } else {
+            let body = ByteStream::from_path(&c.planned.path).await.map_err(|e| {
+                CliError::new(format!("cannot read {}: {e}", c.planned.path.display()))
+            })?;
             s3.put_object()
                 .bucket(&bucket)
                 .key(&key)
                 .content_type(c.format.content_type())
-                .body(ByteStream::from(c.bytes))
+                .content_length(len as i64)
+                .body(body)
                 .send()
                 .await
                 .map_err(|e| sdk_error(&format!("cannot upload `{key}` to s3://{bucket}"), e))?;
@@ -379,6 +412,7 @@ async fn upload(
                 bar.inc(len);
             }
         }
+        c.unchanged()?;
         if bar.is_none() {
             out.status(format!("uploaded {key} ({})", human(len)));
         }
@@ -430,7 +464,8 @@ async fn put_multipart(
     bucket: &str,
     key: &str,
     content_type: &str,
-    bytes: Vec<u8>,
+    path: &Path,
+    len: u64,
     bar: Option<&ProgressBar>,
 ) -> Result<(), CliError> {
     let created = s3
@@ -445,7 +480,16 @@ async fn put_multipart(
         .upload_id()
         .ok_or_else(|| CliError::new("S3 started a multipart upload without an id"))?
         .to_string();
-    let result = upload_parts(s3, bucket, key, &upload_id, Arc::new(bytes), bar).await;
+    let result = upload_parts(
+        s3,
+        bucket,
+        key,
+        &upload_id,
+        Arc::new(path.to_path_buf()),
+        len,
+        bar,
+    )
+    .await;
     match result {
         Ok(parts) => {
             s3.complete_multipart_upload()
@@ -480,34 +524,45 @@ async fn upload_parts(
     bucket: &str,
     key: &str,
     upload_id: &str,
-    bytes: Arc<Vec<u8>>,
+    path: Arc<PathBuf>,
+    len: u64,
     bar: Option<&ProgressBar>,
 ) -> Result<Vec<CompletedPart>, CliError> {
-    let count = bytes.len().div_ceil(PART_BYTES);
+    let count = (len as usize).div_ceil(PART_BYTES);
     let mut parts = Vec::with_capacity(count);
     let mut running = JoinSet::new();
     let mut next = 0;
     while next < count || !running.is_empty() {
         while next < count && running.len() < PARALLEL_PARTS {
-            let (s3, bucket, key, upload_id, bytes) = (
+            let (s3, bucket, key, upload_id, path) = (
                 s3.clone(),
                 bucket.to_string(),
                 key.to_string(),
                 upload_id.to_string(),
-                Arc::clone(&bytes),
+                Arc::clone(&path),
             );
             let index = next;
             running.spawn(async move {
                 let start = index * PART_BYTES;
-                let end = (start + PART_BYTES).min(bytes.len());
+                let end = (start + PART_BYTES).min(len as usize);
                 let number = i32::try_from(index + 1).unwrap_or(i32::MAX);
+                // Each part is read from the file when it is sent: at most PARALLEL_PARTS
+                // parts are in memory, whatever the file's size.
+                let body = ByteStream::read_from()
+                    .path(path.as_path())
+                    .offset(start as u64)
+                    .length(aws_sdk_s3::primitives::Length::Exact((end - start) as u64))
+                    .build()
+                    .await
+                    .map_err(|e| CliError::new(format!("cannot read {}: {e}", path.display())))?;
                 let answer = s3
                     .upload_part()
                     .bucket(&bucket)
                     .key(&key)
                     .upload_id(&upload_id)
                     .part_number(number)
-                    .body(ByteStream::from(bytes[start..end].to_vec()))
+                    .content_length((end - start) as i64)
+                    .body(body)
                     .send()
                     .await
                     .map_err(|e| {
@@ -556,7 +611,8 @@ mod tests {
     fn keys_that_cannot_be_originals_are_refused_before_reading() {
         let limits = Limits::default();
         for key in [
-            "photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.webp",
+            "_v/photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.webp",
+            "_v/cat.jpg",
             "photos/*",
             "notes.txt",
         ] {

@@ -109,7 +109,7 @@ fn refuse(err: &ParseError, out: &Output) -> Result<(), CliError> {
         out.json(&Refusal {
             status,
             error: err.kind.to_string(),
-            param: err.param(),
+            param: err.header_param(),
             input: &err.input,
         })?;
         return Err(failure.reported());

@@ -444,7 +444,7 @@ fn refused(refusal: &ParseError) -> Answer {
         ERROR_CACHE_CONTROL,
         &refusal.kind.to_string(),
     );
-    if let Some(param) = refusal.param() {
+    if let Some(param) = refusal.header_param() {
         answer.headers.push(("x-imgflex-param", param.to_string()));
     }
     answer

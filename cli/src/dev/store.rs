@@ -346,11 +346,11 @@ mod tests {
     #[test]
     fn content_types_follow_extensions() {
         assert_eq!(
-            variant_content_type("a.png/w1_inside_center_bgffffff_e0.png"),
+            variant_content_type("_v/a.png/w1_inside_center_bgffffff_e0.png"),
             Some("image/png")
         );
         assert_eq!(
-            variant_content_type("a.png/w1_inside_center_q50_bgffffff_e0.avif"),
+            variant_content_type("_v/a.png/w1_inside_center_q50_bgffffff_e0.avif"),
             Some("image/avif")
         );
         assert_eq!(variant_content_type("a.png/w1.gif"), None);
@@ -407,7 +407,7 @@ mod tests {
     #[tokio::test]
     async fn variants_are_written_whole_and_read_back_with_their_headers() {
         let (dir, store) = store();
-        let key = "photos/cat.jpg/w10_inside_center_q75_bgffffff_e0.webp";
+        let key = "_v/photos/cat.jpg/w10_inside_center_q75_bgffffff_e0.webp";
         assert_eq!(store.get_variant(key).await.unwrap(), None);
         let object = Object {
             bytes: b"RIFF".to_vec(),
@@ -417,7 +417,7 @@ mod tests {
         store.put_variant(key, object.clone()).await.unwrap();
         assert_eq!(store.get_variant(key).await.unwrap(), Some(object));
         // Only the variant itself is left: no temp file beside it.
-        let names: Vec<_> = std::fs::read_dir(dir.path().join("variants/photos/cat.jpg"))
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("variants/_v/photos/cat.jpg"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();

@@ -220,7 +220,7 @@ fn deploy_redeploy_change_status_and_destroy() {
         &[
             "put",
             &variants,
-            "photo.jpg/w400_inside_center_q75_bgffffff_e0.webp",
+            "_v/photo.jpg/w400_inside_center_q75_bgffffff_e0.webp",
             photo.to_str().unwrap(),
         ],
     );

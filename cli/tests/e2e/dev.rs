@@ -246,7 +246,7 @@ fn every_spelling_of_a_variant_is_one_key_and_the_second_request_is_a_hit() {
     let key = first.key().to_string();
     assert_eq!(
         key,
-        "photos/rocket.jpg/w200_h100_cover_center_q75_bgffffff_e0.webp"
+        "_v/photos/rocket.jpg/w200_h100_cover_center_q75_bgffffff_e0.webp"
     );
     assert_eq!(first.header("content-type"), Some("image/webp"));
     assert_eq!(
@@ -495,7 +495,7 @@ fn hostile_paths_never_leave_the_folders() {
         "/photos/rocket.jpg%00.txt",
         "/..%2f..%2fsecret.jpg?w=10",
         "/%2e%2e/secret.jpg/w_10/x.jpg",
-        "/../state/variants/photos/rocket.jpg/w10_inside_center_q80_bgffffff_e0.jpg",
+        "/../state/variants/_v/photos/rocket.jpg/w10_inside_center_q80_bgffffff_e0.jpg",
         "/.hidden.jpg?w=10",
     ] {
         let (status, body) = dev.raw(target);
@@ -665,5 +665,37 @@ fn the_page_rerenders_the_variant_at_a_new_width_in_headless_chromium() {
     assert!(
         log.iter().any(|l| l.starts_with("GET /rocket.jpg?w=123")),
         "{log:#?}"
+    );
+}
+
+#[test]
+fn a_plain_get_of_a_variant_uri_first_does_not_spoil_the_variant() {
+    // Issue 16: in the first layout, `GET /{original}/{ops}.{ext}` with no query was routed
+    // as an original with the variant's own URI, so the originals' 403/404 could be cached
+    // and served to the variant's viewers. Both spellings of that URI, asked for first, must
+    // leave the variant request after them untouched.
+    let dev = Dev::start();
+    let ops = "w120_inside_center_q75_bgffffff_e0.webp";
+    let (status, _) = dev.raw(&format!("/_v/photos/rocket.jpg/{ops}"));
+    assert_eq!(status, 400, "the variants' root is not for viewers");
+    let old = dev.get(&format!("/photos/rocket.jpg/{ops}"));
+    assert_eq!(
+        old.status, 404,
+        "an original's name like any other: there is none"
+    );
+    let variant = dev.get("/photos/rocket.jpg?w=120&fm=webp");
+    assert_eq!(
+        variant.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&variant.body)
+    );
+    assert_eq!(variant.key(), format!("_v/photos/rocket.jpg/{ops}"));
+    assert_eq!(variant.header("content-type"), Some("image/webp"));
+    assert_eq!(variant.dimensions().0, 120);
+    let again = dev.get(&format!("/photos/rocket.jpg/{ops}"));
+    assert_eq!(
+        again.status, 404,
+        "and the variant is not served as that original"
     );
 }

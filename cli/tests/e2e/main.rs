@@ -10,6 +10,7 @@
 mod build;
 mod deploy;
 mod dev;
+mod edge;
 mod ops;
 mod templates;
 mod transform;

@@ -101,11 +101,11 @@ fn keys(v: &Value) -> Vec<String> {
 
 const A: &str = "photos/rocket.jpg";
 const A_VARIANTS: [&str; 2] = [
-    "photos/rocket.jpg/w400_inside_center_q75_bgffffff_e0.webp",
-    "photos/rocket.jpg/w100_h100_cover_center_q75_bgffffff_e0_auto.avif",
+    "_v/photos/rocket.jpg/w400_inside_center_q75_bgffffff_e0.webp",
+    "_v/photos/rocket.jpg/w100_h100_cover_center_q75_bgffffff_e0_auto.avif",
 ];
-const B_VARIANT: &str = "photos/more/anemone.png/w200_inside_center_bgffffff_e0_auto.png";
-const OTHER_VARIANT: &str = "other/x.jpg/w200_inside_center_q75_bgffffff_e0.jpg";
+const B_VARIANT: &str = "_v/photos/more/anemone.png/w200_inside_center_bgffffff_e0_auto.png";
+const OTHER_VARIANT: &str = "_v/other/x.jpg/w200_inside_center_q75_bgffffff_e0.jpg";
 // Not a canonical variant key: purge must leave it alone whatever prefix is purged.
 const STRAY: &str = "photos/readme.txt";
 
@@ -206,9 +206,10 @@ fn upload_a_directory_then_invalidate_and_purge_exactly_what_was_asked() {
     assert_eq!(
         w.invalidated(),
         [[
+            "/_v/photos/more/*",
+            "/_v/photos/rocket.jpg/*",
             "/photos/more/*",
             "/photos/rocket.jpg",
-            "/photos/rocket.jpg/*"
         ]]
     );
     // --wait polls until done (moto says COMPLETED where AWS says Completed).
@@ -292,7 +293,7 @@ fn upload_a_directory_then_invalidate_and_purge_exactly_what_was_asked() {
     assert_eq!(w.objects(ORIGINALS)[A]["sha256"], sha256(&replacement));
     assert_eq!(
         w.invalidated().last().unwrap(),
-        &["/photos/rocket.jpg", "/photos/rocket.jpg/*"]
+        &["/_v/photos/rocket.jpg/*", "/photos/rocket.jpg"]
     );
 }
 

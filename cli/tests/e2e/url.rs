@@ -12,7 +12,7 @@ fn imgflex() -> Command {
     cmd
 }
 
-const KEY: &str = "/photos/cat.jpg/w400_h300_cover_center_q75_bgffffff_e0.webp\n";
+const KEY: &str = "/_v/photos/cat.jpg/w400_h300_cover_center_q75_bgffffff_e0.webp\n";
 
 #[test]
 fn two_spellings_print_the_same_key() {
@@ -79,7 +79,7 @@ fn json_output_has_the_resolved_spec() {
     assert_eq!(v["route"], "variant");
     assert_eq!(
         v["key"],
-        "photos/cat.jpg/w800_inside_center_q75_bgffffff_e0_auto.webp"
+        "_v/photos/cat.jpg/w800_inside_center_q75_bgffffff_e0_auto.webp"
     );
     assert_eq!(v["spec"]["width"], 800);
     assert_eq!(v["spec"]["format"], "webp");
@@ -131,7 +131,7 @@ fn policy_from_config_file_and_cwd() {
         .args(["url", "a.jpg", "w=300&fm=webp"])
         .assert()
         .success()
-        .stdout("/a.jpg/w320_inside_center_q75_bgffffff_e0.webp\n");
+        .stdout("/_v/a.jpg/w320_inside_center_q75_bgffffff_e0.webp\n");
     // …and --config names another one.
     let other = dir.path().join("other.toml");
     std::fs::write(&other, "[presets.card]\nw = 800\nh = 600\n").unwrap();
@@ -140,7 +140,7 @@ fn policy_from_config_file_and_cwd() {
         .arg(&other)
         .assert()
         .success()
-        .stdout("/a.jpg/w800_h600_cover_center_q75_bgffffff_e0.webp\n");
+        .stdout("/_v/a.jpg/w800_h600_cover_center_q75_bgffffff_e0.webp\n");
 }
 
 #[test]

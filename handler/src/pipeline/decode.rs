@@ -2,6 +2,12 @@
 //! header (before any pixel is allocated), then the pixels, decoded at a reduced size when
 //! the target allows: JPEG in the DCT domain (1/2, 1/4, 1/8, DC-only for progressive files
 //! at 1/8), WebP with libwebp's scaler.
+//!
+//! The header probe (`imagesize`) only decides what to try. Every decoder checks the limits
+//! again on the dimensions *it* read (libjpeg's SOF after `jpeg_read_header`, PNG's IHDR
+//! after `read_info`, `WebPGetFeatures`, the GIF screen and each frame) before it allocates:
+//! parsers disagree (libjpeg skips `FF` fill bytes that `imagesize` reads as a marker), and
+//! the one that allocates is the one that counts.
 #![allow(unsafe_code)]
 
 use std::io::Cursor;
@@ -10,7 +16,28 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use mozjpeg_sys as jpeg;
 
 use super::error::PipelineError;
+use super::limits::Limits;
 use super::pixels::{Pixels, is_srgb};
+
+/// The most scans a progressive JPEG may have. Encoders write 10 or so (mozjpeg's richest
+/// script, 12; cjpeg refuses to write more than 100); each scan walks every block again
+/// (measured: ~7 ms a scan at 49 MP), and a file of near-empty scans can hold 10^5 of them.
+/// libjpeg-turbo's answer is the same kind of limit (`TJPARAM_SCANLIMIT`, djpeg `-maxscans`).
+pub const MAX_JPEG_SCANS: i32 = 100;
+
+/// Refuses dimensions a decoder read: none (415), or more pixels than the limit (413).
+fn admit(format: &str, width: u64, height: u64, limits: &Limits) -> Result<(), PipelineError> {
+    if width == 0 || height == 0 {
+        return Err(PipelineError::unsupported(format!(
+            "a {format} with no pixels ({width}x{height})"
+        )));
+    }
+    super::check(
+        width * height,
+        limits.max_source_pixels,
+        "source size in pixels",
+    )
+}
 
 /// A format imgflex reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -93,11 +120,19 @@ impl Header {
 
 pub fn header(bytes: &[u8]) -> Result<Header, PipelineError> {
     let format = sniff(bytes)?;
-    let size =
-        imagesize::blob_size(bytes).map_err(|e| PipelineError::decode(format!("header: {e}")))?;
-    let (width, height) = (size.width as u32, size.height as u32);
+    // A signature and no readable header after it (`FF D8 FF` and nothing, RIFF/WEBP and
+    // zeros) is not an image at all: 415. A header and broken data after it is 422, later.
+    let size = imagesize::blob_size(bytes).map_err(|e| {
+        PipelineError::unsupported(format!("a {format:?} signature with no image header ({e})"))
+    })?;
+    let (width, height) = (
+        u32::try_from(size.width).unwrap_or(u32::MAX),
+        u32::try_from(size.height).unwrap_or(u32::MAX),
+    );
     if width == 0 || height == 0 {
-        return Err(PipelineError::decode("header: zero width or height"));
+        return Err(PipelineError::unsupported(format!(
+            "a {format:?} with no pixels ({width}x{height})"
+        )));
     }
     Ok(Header {
         format,
@@ -127,30 +162,46 @@ pub struct Decoded {
 }
 
 /// Decodes `bytes`, at no less than `at_least` (stored orientation) when the codec can
-/// shrink on load. The caller has checked the header against the limits.
+/// shrink on load. The caller has checked the probed header against the limits; each
+/// decoder checks them again on what it reads itself, and refuses a size that disagrees
+/// with the probe's (the plan was made for that one).
 pub fn decode(
     bytes: &[u8],
     header: &Header,
     at_least: Option<(u32, u32)>,
+    limits: &Limits,
 ) -> Result<Decoded, PipelineError> {
-    match header.format {
+    let decoded = match header.format {
         SourceFormat::Jpeg => {
             let shrink = at_least.map_or(1.0, |(w, h)| {
                 (f64::from(header.width) / f64::from(w))
                     .min(f64::from(header.height) / f64::from(h))
             });
-            decode_jpeg(bytes, shrink)
+            decode_jpeg(bytes, shrink, header, limits)
         }
-        SourceFormat::Png => decode_png(bytes),
-        SourceFormat::Gif => decode_gif(bytes),
+        SourceFormat::Png => decode_png(bytes, header, limits),
+        SourceFormat::Gif => decode_gif(bytes, header, limits),
         SourceFormat::Webp => {
             let scaled = at_least.filter(|&(w, h)| w < header.width && h < header.height);
-            decode_webp(bytes, scaled)
+            decode_webp(bytes, scaled, header, limits)
         }
         SourceFormat::Avif => Err(PipelineError::unsupported(
             "AVIF originals (no AV1 decoder that cross-compiles for the Lambda is built in yet)",
         )),
+    }?;
+    Ok(decoded)
+}
+
+/// The decoder read a different size than the probe: two parsers disagree about this file,
+/// which no honest encoder writes.
+fn same_size(read: (u32, u32), header: &Header) -> Result<(), PipelineError> {
+    if read != (header.width, header.height) {
+        return Err(PipelineError::decode(format!(
+            "the decoder reads {}x{}, the header {}x{}",
+            read.0, read.1, header.width, header.height
+        )));
     }
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------- JPEG
@@ -184,6 +235,26 @@ extern "C-unwind" fn jpeg_error_exit(cinfo: &mut jpeg::jpeg_common_struct) {
     std::panic::resume_unwind(Box::new(format!("libjpeg error {code}")));
 }
 
+/// What the progress monitor unwinds with when a file has too many scans.
+struct TooManyScans(i32);
+
+/// libjpeg calls this at least once a scan while it reads one: the place to stop a file of
+/// endless scans before it costs more, as libjpeg-turbo's own scan limit does.
+extern "C-unwind" fn jpeg_progress(cinfo: &mut jpeg::jpeg_common_struct) {
+    if cinfo.is_decompressor == 0 {
+        return;
+    }
+    // SAFETY: a decompressor's common struct is the first field of its
+    // `jpeg_decompress_struct` (libjpeg's own cast), alive for the whole call.
+    let scans = unsafe {
+        (*(cinfo as *mut jpeg::jpeg_common_struct as *const jpeg::jpeg_decompress_struct))
+            .input_scan_number
+    };
+    if scans > MAX_JPEG_SCANS {
+        std::panic::resume_unwind(Box::new(TooManyScans(scans)));
+    }
+}
+
 /// Warnings (level -1: corrupt data, premature end) are counted and make the decode fail,
 /// as sharp's default `failOn: 'warning'` does: a truncated file is an error, not an image
 /// half grey. Trace messages (level > 0) are ignored.
@@ -202,6 +273,7 @@ extern "C-unwind" fn jpeg_emit_message(
 struct JpegDecoder {
     cinfo: Box<jpeg::jpeg_decompress_struct>,
     err: Box<jpeg::jpeg_error_mgr>,
+    progress: Box<jpeg::jpeg_progress_mgr>,
 }
 
 impl Drop for JpegDecoder {
@@ -211,18 +283,30 @@ impl Drop for JpegDecoder {
     }
 }
 
-fn decode_jpeg(data: &[u8], shrink: f64) -> Result<Decoded, PipelineError> {
+fn decode_jpeg(
+    data: &[u8],
+    shrink: f64,
+    header: &Header,
+    limits: &Limits,
+) -> Result<Decoded, PipelineError> {
     // SAFETY: see `decode_jpeg_unchecked`; a libjpeg error unwinds to here.
     match catch_unwind(AssertUnwindSafe(|| unsafe {
-        decode_jpeg_unchecked(data, shrink)
+        decode_jpeg_unchecked(data, shrink, header, limits)
     })) {
         Ok(result) => result,
-        Err(panic) => Err(PipelineError::decode(
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .unwrap_or_else(|| "libjpeg failed".into()),
-        )),
+        Err(panic) => Err(match panic.downcast_ref::<TooManyScans>() {
+            Some(TooManyScans(n)) => PipelineError::Limits {
+                what: "number of JPEG scans",
+                actual: u64::try_from(*n).unwrap_or(0),
+                limit: MAX_JPEG_SCANS as u64,
+            },
+            None => PipelineError::decode(
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .unwrap_or_else(|| "libjpeg failed".into()),
+            ),
+        }),
     }
 }
 
@@ -230,22 +314,40 @@ fn decode_jpeg(data: &[u8], shrink: f64) -> Result<Decoded, PipelineError> {
 /// Drives libjpeg over `data`, which outlives the decoder. Every pointer handed to libjpeg
 /// (the error manager, the scanline rows) points into buffers owned here and alive until
 /// `JpegDecoder` is dropped; row pointers never pass the end of `buf`.
-unsafe fn decode_jpeg_unchecked(data: &[u8], shrink: f64) -> Result<Decoded, PipelineError> {
+unsafe fn decode_jpeg_unchecked(
+    data: &[u8],
+    shrink: f64,
+    header: &Header,
+    limits: &Limits,
+) -> Result<Decoded, PipelineError> {
     unsafe {
         let mut err: Box<jpeg::jpeg_error_mgr> = Box::new(std::mem::zeroed());
         jpeg::jpeg_std_error(&mut err);
         err.error_exit = Some(jpeg_error_exit);
         err.emit_message = Some(jpeg_emit_message);
+        let mut progress: Box<jpeg::jpeg_progress_mgr> = Box::new(std::mem::zeroed());
+        progress.progress_monitor = Some(jpeg_progress);
         let mut d = JpegDecoder {
             cinfo: Box::new(std::mem::zeroed()),
             err,
+            progress,
         };
         d.cinfo.common.err = &mut *d.err;
         jpeg::jpeg_create_decompress(&mut *d.cinfo);
+        d.cinfo.common.progress = &mut *d.progress;
         let c = &mut *d.cinfo;
         jpeg::jpeg_mem_src(c, data.as_ptr(), data.len() as _);
         jpeg::jpeg_save_markers(c, 0xE2, 0xFFFF); // APP2: ICC profile chunks
         jpeg::jpeg_read_header(c, 1);
+        // What libjpeg will allocate for (the coefficient buffer of a progressive file is
+        // the whole image) is what its own SOF parse says, not what the probe read.
+        admit(
+            "JPEG",
+            u64::from(c.image_width),
+            u64::from(c.image_height),
+            limits,
+        )?;
+        same_size((c.image_width, c.image_height), header)?;
         let progressive = jpeg::jpeg_has_multiple_scans(c) != 0;
         c.scale_num = 1;
         c.scale_denom = jpeg_scale(shrink, progressive);
@@ -404,12 +506,14 @@ fn cmyk_to_rgb(px: Pixels, icc: Option<&[u8]>) -> Pixels {
 
 // -------------------------------------------------------------------------- PNG, GIF
 
-fn decode_png(data: &[u8]) -> Result<Decoded, PipelineError> {
+fn decode_png(data: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, PipelineError> {
     let mut decoder = png::Decoder::new(Cursor::new(data));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     decoder.set_ignore_text_chunk(true);
     let mut reader = decoder.read_info().map_err(PipelineError::decode)?;
     let (width, height) = (reader.info().width, reader.info().height);
+    admit("PNG", u64::from(width), u64::from(height), limits)?;
+    same_size((width, height), header)?;
     let icc = reader
         .info()
         .icc_profile
@@ -441,18 +545,32 @@ fn decode_png(data: &[u8]) -> Result<Decoded, PipelineError> {
 }
 
 /// The first frame of a GIF, composited on a transparent canvas of the logical screen.
-fn decode_gif(data: &[u8]) -> Result<Decoded, PipelineError> {
+fn decode_gif(data: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, PipelineError> {
     let mut options = gif::DecodeOptions::new();
     options.set_color_output(gif::ColorOutput::RGBA);
+    // A frame may be larger than the screen it sits on: bound its buffer too.
+    let frame_bytes = limits.max_source_pixels.saturating_mul(4).max(1);
+    options.set_memory_limit(gif::MemoryLimit::Bytes(
+        std::num::NonZeroU64::new(frame_bytes).unwrap_or(std::num::NonZeroU64::MIN),
+    ));
     let mut decoder = options
         .read_info(Cursor::new(data))
         .map_err(PipelineError::decode)?;
     let (w, h) = (u32::from(decoder.width()), u32::from(decoder.height()));
+    admit("GIF", u64::from(w), u64::from(h), limits)?;
+    same_size((w, h), header)?;
     let mut canvas = vec![0u8; w as usize * h as usize * 4];
     let frame = decoder
         .read_next_frame()
-        .map_err(PipelineError::decode)?
-        .ok_or_else(|| PipelineError::decode("GIF without frames"))?;
+        .map_err(|e| match e {
+            gif::DecodingError::MemoryLimit => PipelineError::Limits {
+                what: "GIF frame size in bytes",
+                actual: frame_bytes.saturating_add(1),
+                limit: frame_bytes,
+            },
+            e => PipelineError::decode(e),
+        })?
+        .ok_or_else(|| PipelineError::unsupported("a GIF with no frames"))?;
     let (fw, fl, ft) = (
         u32::from(frame.width),
         u32::from(frame.left),
@@ -480,7 +598,12 @@ fn decode_gif(data: &[u8]) -> Result<Decoded, PipelineError> {
 // ------------------------------------------------------------------------------ WebP
 
 /// WebP through libwebp, scaled on load to `scaled` when given.
-fn decode_webp(data: &[u8], scaled: Option<(u32, u32)>) -> Result<Decoded, PipelineError> {
+fn decode_webp(
+    data: &[u8],
+    scaled: Option<(u32, u32)>,
+    header: &Header,
+    limits: &Limits,
+) -> Result<Decoded, PipelineError> {
     use libwebp_sys as w;
     // SAFETY: the config is initialised by libwebp before use; the output buffer is ours
     // (`is_external_memory`), sized exactly stride * height, and outlives `WebPDecode`.
@@ -498,6 +621,8 @@ fn decode_webp(data: &[u8], scaled: Option<(u32, u32)>) -> Result<Decoded, Pipel
             return Err(PipelineError::unsupported("animated WebP"));
         }
         let (iw, ih) = (cfg.input.width as u32, cfg.input.height as u32);
+        admit("WebP", u64::from(iw), u64::from(ih), limits)?;
+        same_size((iw, ih), header)?;
         let alpha = cfg.input.has_alpha != 0;
         let (ow, oh) = match scaled {
             Some((sw, sh)) => {

@@ -79,7 +79,7 @@ pub fn transform(
     let o = header.orientation;
     let swap = |(a, b): (u32, u32)| if o >= 5 { (b, a) } else { (a, b) };
     let resize_stored = swap(plan.resize);
-    let decoded = decode::decode(bytes, &header, Some(resize_stored))?;
+    let decoded = decode::decode(bytes, &header, Some(resize_stored), limits)?;
     let mut px = decoded.pixels.drop_opaque_alpha();
 
     let display_crop = crop_in_source(
@@ -123,11 +123,20 @@ pub fn transform(
     })
 }
 
+/// Everything the handler will check before it serves a variant of `bytes`: the probe, then
+/// a full-size decode of every pixel (a truncated file is refused here, not by every URL
+/// later). What `upload` runs on each file before anything is written.
+pub fn verify(bytes: &[u8], limits: &Limits) -> Result<Header, PipelineError> {
+    let header = probe(bytes, limits)?;
+    decode::decode(bytes, &header, None, limits)?;
+    Ok(header)
+}
+
 /// Decodes to full-size pixels with nothing else: the bench's `decode-only`, and what tests
 /// compare outputs with.
 pub fn decode_full(bytes: &[u8], limits: &Limits) -> Result<Pixels, PipelineError> {
     let header = probe(bytes, limits)?;
-    let decoded = decode::decode(bytes, &header, None)?;
+    let decoded = decode::decode(bytes, &header, None, limits)?;
     let mut px = orient(decoded.pixels, header.orientation);
     if let Some(icc) = decoded.icc {
         to_srgb(&mut px, &icc);
