@@ -71,6 +71,8 @@ pub enum ErrorKind {
     NotAnImage,
     #[error("use either the query form or the path form, not both")]
     MixedForms,
+    #[error("more than {0} query parameters")]
+    TooManyParams(usize),
     #[error("malformed path: {0}")]
     BadPath(&'static str),
     #[error("not a canonical variant key")]
@@ -95,6 +97,7 @@ impl ErrorKind {
             ErrorKind::FormatNotAllowed(_) => Some("fm"),
             ErrorKind::NotAnImage
             | ErrorKind::MixedForms
+            | ErrorKind::TooManyParams(_)
             | ErrorKind::BadPath(_)
             | ErrorKind::NotCanonical => None,
         }

@@ -74,6 +74,10 @@ impl Param {
     }
 }
 
+/// The most query parameters (pieces with a name, repeats counted) a request may have. The
+/// grammar has 11; more are refused before any is looked at, which bounds the edge's work.
+pub const MAX_QUERY_PARAMS: usize = 32;
+
 /// The longest value of any parameter. Longer ones are refused before they are looked at.
 pub(crate) const MAX_VALUE_BYTES: usize = 64;
 

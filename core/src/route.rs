@@ -46,8 +46,17 @@ pub fn route(
     policy: &Policy,
 ) -> Result<Route, ParseError> {
     let key = decode_path(path)?;
+    let pieces = query.map(crate::params::query_pieces).unwrap_or_default();
+    if pieces.iter().map(|(_, values)| values.len()).sum::<usize>()
+        > crate::params::MAX_QUERY_PARAMS
+    {
+        return Err(ParseError::new(
+            path,
+            ErrorKind::TooManyParams(crate::params::MAX_QUERY_PARAMS),
+        ));
+    }
     // `?` and `?&` carry no parameter: CloudFront hands the edge an empty query object.
-    let query = query.filter(|q| !crate::params::query_pieces(q).is_empty());
+    let query = query.filter(|_| !pieces.is_empty());
 
     if let Some((original, ops, name)) = split_path_form(&key) {
         if query.is_some() {
