@@ -70,6 +70,7 @@ impl Settings {
                 max_source_bytes: number("IMGFLEX_MAX_SOURCE_BYTES", d.max_source_bytes)?,
                 max_source_pixels: number("IMGFLEX_MAX_SOURCE_PIXELS", d.max_source_pixels)?,
                 max_output_pixels: number("IMGFLEX_MAX_OUTPUT_PIXELS", d.max_output_pixels)?,
+                max_avif_pixels: number("IMGFLEX_MAX_AVIF_PIXELS", d.max_avif_pixels)?,
             },
             max_response_bytes: number(
                 "IMGFLEX_MAX_RESPONSE_BYTES",

@@ -405,3 +405,31 @@ fn cover_crops_where_gravity_says() {
     assert!(close(&column(&east, 99), &column(&reference, 159)));
     assert_eq!(full.width, 2560);
 }
+
+#[test]
+fn avif_outputs_past_4k_are_refused_before_any_work() {
+    // A 4096x4096 AVIF took 26 s on one core at the fastest speed, near the Lambda's 28 s
+    // timeout: the policy's sizes allow it, this limit does not (and is checked before the
+    // source is decoded).
+    let bytes = std::fs::read(fixtures().join("golden/rocket-w300.sharp.jpg")).unwrap();
+    let limits = Limits::default();
+    let err = transform(
+        &bytes,
+        &spec("x.jpg", "w=4096&h=2304&fit=fill&enlarge=1&fm=avif"),
+        &limits,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PipelineError::Limits {
+                what: "AVIF output size in pixels",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.status(), 413);
+    assert_eq!(imgflex_handler::pipeline::avif_speed(3840 * 2160), 10);
+    assert_eq!(imgflex_handler::pipeline::avif_speed(800 * 600), 6);
+}

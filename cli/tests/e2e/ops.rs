@@ -108,6 +108,8 @@ const B_VARIANT: &str = "_v/photos/more/anemone.png/w200_inside_center_bgffffff_
 const OTHER_VARIANT: &str = "_v/other/x.jpg/w200_inside_center_q75_bgffffff_e0.jpg";
 // Not a canonical variant key: purge must leave it alone whatever prefix is purged.
 const STRAY: &str = "photos/readme.txt";
+// A variant of the first layout (before `_v/`): no URI reaches it; only `/*` clears it.
+const LEGACY_VARIANT: &str = "photos/rocket.jpg/w300_inside_center_q75_bgffffff_e0.webp";
 
 #[test]
 fn upload_a_directory_then_invalidate_and_purge_exactly_what_was_asked() {
@@ -224,7 +226,7 @@ fn upload_a_directory_then_invalidate_and_purge_exactly_what_was_asked() {
     // Purge. Variants of two originals under photos/, one elsewhere, and a stray.
     for key in A_VARIANTS
         .iter()
-        .chain([&B_VARIANT, &OTHER_VARIANT, &STRAY])
+        .chain([&B_VARIANT, &OTHER_VARIANT, &LEGACY_VARIANT, &STRAY])
     {
         w.put_variant(key);
     }
@@ -243,7 +245,7 @@ fn upload_a_directory_then_invalidate_and_purge_exactly_what_was_asked() {
     assert_eq!(would, want);
     assert_eq!(
         keys(&w.objects(VARIANTS)).len(),
-        5,
+        6,
         "a dry run deletes nothing"
     );
     let invalidations = w.invalidated().len();
@@ -252,13 +254,16 @@ fn upload_a_directory_then_invalidate_and_purge_exactly_what_was_asked() {
     assert_eq!(purged["deleted"].as_array().unwrap().len(), 2);
     assert_eq!(
         keys(&w.objects(VARIANTS)),
-        [OTHER_VARIANT, B_VARIANT, STRAY]
+        [OTHER_VARIANT, B_VARIANT, STRAY, LEGACY_VARIANT]
     );
     assert_eq!(w.invalidated().len(), invalidations + 1);
 
     let (purged, _) = json_ok(&mut w.cli(&["purge", "/photos/*"]));
     assert_eq!(purged["deleted"], serde_json::json!([B_VARIANT]));
-    assert_eq!(keys(&w.objects(VARIANTS)), [OTHER_VARIANT, STRAY]);
+    assert_eq!(
+        keys(&w.objects(VARIANTS)),
+        [OTHER_VARIANT, STRAY, LEGACY_VARIANT]
+    );
     assert_eq!(
         w.objects(ORIGINALS),
         originals_before,
@@ -269,9 +274,15 @@ fn upload_a_directory_then_invalidate_and_purge_exactly_what_was_asked() {
     let (code, _, stderr) = run(&mut w.cli(&["purge", "/*"]));
     assert_eq!(code, 1);
     assert!(stderr.contains("pass `--yes`"), "{stderr}");
-    assert_eq!(keys(&w.objects(VARIANTS)), [OTHER_VARIANT, STRAY]);
+    assert_eq!(
+        keys(&w.objects(VARIANTS)),
+        [OTHER_VARIANT, STRAY, LEGACY_VARIANT]
+    );
     let (all, _) = json_ok(&mut w.cli(&["purge", "/*", "--yes"]));
-    assert_eq!(all["deleted"], serde_json::json!([OTHER_VARIANT]));
+    assert_eq!(
+        all["deleted"],
+        serde_json::json!([OTHER_VARIANT, LEGACY_VARIANT])
+    );
     assert_eq!(keys(&w.objects(VARIANTS)), [STRAY]);
     assert_eq!(
         w.objects(ORIGINALS),

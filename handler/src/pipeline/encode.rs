@@ -14,6 +14,21 @@ use super::pixels::Pixels;
 /// its bytes (measured in the pipeline prototype; see the README's development notes).
 pub const AVIF_SPEED: u8 = 6;
 
+/// Above this many output pixels AVIF is encoded at [`AVIF_SPEED_LARGE`]: speed 6 costs ~5 s
+/// a megapixel on one core (a 4096x2304 photo took 41 s, past the Lambda's 28 s timeout);
+/// speed 10 ~1 s, for files ~20% larger.
+pub const AVIF_LARGE_PIXELS: u64 = 1_000_000;
+pub const AVIF_SPEED_LARGE: u8 = 10;
+
+/// The rav1e speed for an output of `pixels`.
+pub fn avif_speed(pixels: u64) -> u8 {
+    if pixels > AVIF_LARGE_PIXELS {
+        AVIF_SPEED_LARGE
+    } else {
+        AVIF_SPEED
+    }
+}
+
 /// sharp's (aom's) AVIF quality and ravif's are different scales: at the same number ravif
 /// writes far smaller, blurrier files. This maps ours (aom-like, default 50) onto ravif's so
 /// bytes and SSIM land near sharp's at the same `q`.
@@ -113,7 +128,7 @@ fn avif(px: Pixels, q: u8) -> Result<Vec<u8>, PipelineError> {
     let encoder = ravif::Encoder::new()
         .with_quality(quality)
         .with_alpha_quality(quality)
-        .with_speed(AVIF_SPEED)
+        .with_speed(avif_speed(px.width as u64 * px.height as u64))
         .with_num_threads(Some(1))
         .with_bit_depth(ravif::BitDepth::Eight);
     let (w, h) = (px.width as usize, px.height as usize);

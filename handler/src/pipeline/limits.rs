@@ -15,6 +15,10 @@ pub struct Limits {
     /// Largest output canvas in pixels (64 MP): the policy bounds width and height, this
     /// bounds their product for every path, including a `contain` letterbox.
     pub max_output_pixels: u64,
+    /// Largest AVIF output in pixels (4K UHD, 3840x2160): AV1 encoding is the one step whose
+    /// time grows past the Lambda's timeout within the policy's sizes (measured on one core,
+    /// no assembly: a hard 3840x2160 image 15 s at speed 10, 4096x4096 26 s).
+    pub max_avif_pixels: u64,
 }
 
 impl Default for Limits {
@@ -23,6 +27,7 @@ impl Default for Limits {
             max_source_bytes: 64 * 1024 * 1024,
             max_source_pixels: 50_000_000,
             max_output_pixels: 64_000_000,
+            max_avif_pixels: 3840 * 2160,
         }
     }
 }

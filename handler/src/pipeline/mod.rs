@@ -16,7 +16,7 @@ use imgflex_core::{Format, TransformSpec};
 
 pub use acceleration::Acceleration;
 pub use decode::{Header, SourceFormat, header, sniff};
-pub use encode::{AVIF_SPEED, avif_quality};
+pub use encode::{AVIF_LARGE_PIXELS, AVIF_SPEED, AVIF_SPEED_LARGE, avif_quality, avif_speed};
 pub use error::PipelineError;
 pub use limits::Limits;
 pub use pixels::Pixels;
@@ -73,6 +73,13 @@ pub fn transform(
         limits.max_output_pixels,
         "output size in pixels",
     )?;
+    if spec.format == Format::Avif {
+        check(
+            u64::from(cw) * u64::from(ch),
+            limits.max_avif_pixels,
+            "AVIF output size in pixels",
+        )?;
+    }
 
     // Plan in the displayed orientation; decode and resize in the stored one, where the
     // crop is mapped back (orienting the small result afterwards is the cheap direction).
