@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Moto, aws_cli, json_ok, run, test_image};
+use crate::support::{Moto, aws_cli, fixture, json_ok, run, test_image};
 use serde_json::Value;
 
 const REGION: &str = "eu-west-1";
@@ -125,6 +125,9 @@ fn upload_a_directory_then_invalidate_and_purge_exactly_what_was_asked() {
     .unwrap();
     // A text file named like an image: sniffed and refused, the batch goes on.
     std::fs::write(dir.join("notes.jpg"), "meeting notes, not a JPEG\n").unwrap();
+    // A photo cut off at a third (its header is whole): the handler would refuse it for
+    // every URL, so upload decodes every pixel, as the handler does, and refuses it too.
+    std::fs::copy(fixture("hostile/truncated.jpg"), dir.join("cut.jpg")).unwrap();
     // Noise, stored uncompressed: over 16 MB, so it goes up in parallel parts.
     let big = dir.join("big.png");
     w.state(&["big-png", big.to_str().unwrap(), "2600", "2200"]);
@@ -139,10 +142,16 @@ fn upload_a_directory_then_invalidate_and_purge_exactly_what_was_asked() {
             "json",
         ])
         .arg(&dir));
-    assert_eq!(code, 1, "one file refused: exit 1\n{stdout}\n{stderr}");
+    assert_eq!(code, 1, "two files refused: exit 1\n{stdout}\n{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(report["refused"].as_array().unwrap().len(), 1);
-    assert_eq!(report["refused"][0]["key"], "photos/notes.jpg");
+    let refused = report["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused[0]["key"], "photos/cut.jpg");
+    assert!(
+        refused[0]["reason"].as_str().unwrap().contains("decode"),
+        "{refused:?}"
+    );
+    assert_eq!(refused[1]["key"], "photos/notes.jpg");
 
     let stored = w.objects(ORIGINALS);
     assert_eq!(
