@@ -44,7 +44,8 @@ impl ParseError {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ErrorKind {
-    #[error("unknown parameter `{0}`")]
+    /// Shown with control characters escaped: the name is the viewer's text.
+    #[error("unknown parameter `{}`", visible(.0))]
     UnknownParam(String),
     #[error("parameter `{0}` is given more than once")]
     RepeatedParam(String),
@@ -104,6 +105,21 @@ impl ErrorKind {
     }
 }
 
+/// Viewer text as a message may show it: control characters escaped (`\r\n` stays two
+/// visible escapes instead of moving a terminal's cursor), everything else as it is.
+fn visible(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
 /// The messages of an error and its sources, joined with `: `, each once: SDK errors put the
 /// useful part (connection refused, the service's message) a few levels down, often repeated
 /// by the level above. The one formatter for every error chain imgflex logs or prints.
@@ -132,6 +148,10 @@ mod tests {
         assert_eq!(unknown("\r\nSet-Cookie: a").header_param(), None);
         assert_eq!(unknown(&"a".repeat(33)).header_param(), None);
         assert_eq!(unknown("").header_param(), None);
+        assert_eq!(
+            unknown("a'b\r\n").kind.to_string(),
+            "unknown parameter `a'b\\r\\n`"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use imgflex_core::{ParseError, Route, TransformSpec, route_target};
+use imgflex_core::{ErrorKind, ParseError, Route, TransformSpec, route_target};
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, UrlArgs};
@@ -102,9 +102,19 @@ fn refuse(err: &ParseError, out: &Output) -> Result<(), CliError> {
     } else {
         CliError::new(format!("{}, in `{}`", failure.message, err.input))
     };
-    let failure = failure.hint(
-        "parameters are w, h, fit, g, fm, q, dpr, bg, enlarge, v and p; the README's URL grammar lists their values",
-    );
+    let failure = failure.hint(match err.kind {
+        ErrorKind::BadPath(why) if why.contains("_v/") => {
+            "`/_v/…` is where variants live and is not for viewers: ask for the original with a \
+             query (`/photos/cat.jpg?w=400`) or the path form"
+        }
+        ErrorKind::BadPath(_) | ErrorKind::NotAnImage => {
+            "keys are UTF-8 without control characters, `\\`, empty, `.` or `..` segments, at most \
+             900 bytes, and only images (.jpg .jpeg .png .webp .gif .avif) take parameters"
+        }
+        _ => {
+            "parameters are w, h, fit, g, fm, q, dpr, bg, enlarge, v and p; the README's URL grammar lists their values"
+        }
+    });
     if out.format == crate::cli::OutputFormat::Json {
         out.json(&Refusal {
             status,

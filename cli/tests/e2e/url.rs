@@ -211,3 +211,27 @@ fn help_lists_only_real_subcommands_and_the_global_flags() {
     }
     assert!(help.contains("url"));
 }
+
+#[test]
+fn a_variant_uri_or_viewer_control_characters_are_explained_not_echoed() {
+    // A variant's own URI is refused at the edge; the hint says what to ask for instead.
+    imgflex()
+        .args([
+            "url",
+            "/_v/photos/cat.jpg/w400_h300_cover_center_q75_bgffffff_e0.webp",
+        ])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("reserved for variants"))
+        .stderr(predicate::str::contains("is where variants live"));
+    // CR/LF in a name: shown escaped, never written raw to the terminal.
+    imgflex()
+        .args(["url", "photos/cat.jpg", "%0D%0ASet-Cookie:%20a=1"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "unknown parameter `\\r\\nSet-Cookie: a`",
+        ))
+        .stderr(predicate::str::contains("\r").not());
+}
