@@ -107,10 +107,17 @@ impl Params {
     /// them to the edge function: grouped by their raw name in order of first appearance,
     /// repeats in order, so the first refusal is the same one on both sides. Empty pieces
     /// (`a=1&&b=2`) and bare `=` are ignored: they carry no name.
+    #[cfg(test)]
     pub(crate) fn from_query(query: &str) -> Result<Params, ParseError> {
+        Params::from_pieces(&query_pieces(query))
+    }
+
+    /// [`Params::from_query`] on pieces [`query_pieces`] already split (route counts them
+    /// first).
+    pub(crate) fn from_pieces(pieces: &[(&str, Vec<&str>)]) -> Result<Params, ParseError> {
         let mut params = Params::default();
-        for (raw_name, values) in query_pieces(query) {
-            for raw_value in values {
+        for &(raw_name, ref values) in pieces {
+            for &raw_value in values {
                 let token = if raw_value.is_empty() {
                     raw_name.to_string()
                 } else {

@@ -56,10 +56,10 @@ pub fn route(
         ));
     }
     // `?` and `?&` carry no parameter: CloudFront hands the edge an empty query object.
-    let query = query.filter(|_| !pieces.is_empty());
+    let has_query = !pieces.is_empty();
 
     if let Some((original, ops, name)) = split_path_form(&key) {
-        if query.is_some() {
+        if has_query {
             return Err(ParseError::new(path, ErrorKind::MixedForms));
         }
         let mut params = Params::from_path_segment(ops)?;
@@ -85,13 +85,13 @@ pub fn route(
         }));
     }
 
-    let Some(query) = query else {
+    if !has_query {
         return Ok(Route::Original { key });
-    };
+    }
     if image_extension(&key).is_none() {
         return Err(ParseError::new(path, ErrorKind::NotAnImage));
     }
-    let params = Params::from_query(query)?;
+    let params = Params::from_pieces(&pieces)?;
     let spec = resolve(params, &key, accept, policy)?;
     Ok(Route::Variant(Variant {
         original: key,

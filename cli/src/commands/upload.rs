@@ -262,9 +262,9 @@ fn check(planned: Planned, limits: &Limits) -> Result<Checked, Refused> {
             ),
         ));
     }
-    let size = std::fs::metadata(&planned.path)
-        .map_err(|e| refuse(&planned, format!("cannot read it: {e}")))?
-        .len();
+    let meta = std::fs::metadata(&planned.path)
+        .map_err(|e| refuse(&planned, format!("cannot read it: {e}")))?;
+    let size = meta.len();
     if size > limits.max_source_bytes {
         return Err(refuse(
             &planned,
@@ -275,9 +275,7 @@ fn check(planned: Planned, limits: &Limits) -> Result<Checked, Refused> {
             ),
         ));
     }
-    let modified = std::fs::metadata(&planned.path)
-        .and_then(|m| m.modified())
-        .ok();
+    let modified = meta.modified().ok();
     let bytes = std::fs::read(&planned.path)
         .map_err(|e| refuse(&planned, format!("cannot read it: {e}")))?;
     // The handler's own check, every pixel decoded: a truncated JPEG is refused here rather

@@ -171,7 +171,7 @@ pub fn decode(
     at_least: Option<(u32, u32)>,
     limits: &Limits,
 ) -> Result<Decoded, PipelineError> {
-    let decoded = match header.format {
+    match header.format {
         SourceFormat::Jpeg => {
             let shrink = at_least.map_or(1.0, |(w, h)| {
                 (f64::from(header.width) / f64::from(w))
@@ -188,8 +188,7 @@ pub fn decode(
         SourceFormat::Avif => Err(PipelineError::unsupported(
             "AVIF originals (no AV1 decoder that cross-compiles for the Lambda is built in yet)",
         )),
-    }?;
-    Ok(decoded)
+    }
 }
 
 /// The decoder read a different size than the probe: two parsers disagree about this file,
