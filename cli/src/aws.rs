@@ -4,6 +4,10 @@
 use std::error::Error as StdError;
 use std::time::Duration;
 
+use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::config::ProvideCredentials;
@@ -26,6 +30,21 @@ pub fn poll_interval(default: Duration) -> Duration {
     POLL.get().copied().unwrap_or(default)
 }
 
+/// Every call ends within about a minute when AWS (or `--endpoint-url`) stops answering: a
+/// connection within 5 s, each response's first byte within 15 s, three attempts with the
+/// standard backoff between them. Reads only, not whole operations: an upload of a large
+/// part over a slow link may take as long as it needs while bytes keep flowing.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const READ_TIMEOUT: Duration = Duration::from_secs(15);
+const MAX_ATTEMPTS: u32 = 3;
+
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .build()
+}
+
 /// An SDK configuration known to have a region and credentials.
 #[derive(Debug, Clone)]
 pub struct Aws {
@@ -43,12 +62,27 @@ impl Aws {
             let _ = POLL.set(Duration::from_millis(ms));
         }
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(imgflex_handler::s3::https_client());
+            .http_client(imgflex_handler::s3::https_client())
+            .timeout_config(timeouts())
+            .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
         if let Some(region) = &global.region {
             loader = loader.region(Region::new(region.clone()));
         }
         if let Some(profile) = &global.profile {
-            loader = loader.profile_name(profile);
+            check_profile(profile).await?;
+            // As the AWS CLI: a profile named on the command line wins over credentials in
+            // the environment (the SDK's default chain reads the environment first).
+            // Its own provider config: the one it would build has no HTTP client (the SDK's
+            // default client is not compiled in) for SSO or assume-role profiles.
+            let provider_config = ProviderConfig::without_region()
+                .with_http_client(imgflex_handler::s3::https_client())
+                .with_region(global.region.clone().map(Region::new));
+            loader = loader.profile_name(profile).credentials_provider(
+                ProfileFileCredentialsProvider::builder()
+                    .profile_name(profile)
+                    .configure(&provider_config)
+                    .build(),
+            );
         }
         if let Some(url) = &global.endpoint_url {
             loader = loader.endpoint_url(url);
@@ -62,7 +96,14 @@ impl Aws {
         })?;
         let provider = config.credentials_provider().ok_or_else(no_credentials)?;
         if let Err(e) = provider.provide_credentials().await {
-            return Err(no_credentials().hint(format!("{}; ({})", NO_CREDENTIALS_HINT, chain(&e))));
+            let why = chain(&e);
+            let err = match &global.profile {
+                Some(profile) => {
+                    CliError::new(format!("no AWS credentials from the profile `{profile}`"))
+                }
+                None => no_credentials(),
+            };
+            return Err(err.hint(format!("{NO_CREDENTIALS_HINT}; ({why})")));
         }
         Ok(Aws {
             config,
@@ -108,6 +149,19 @@ impl Aws {
         aws_sdk_s3::Client::from_conf(config)
     }
 
+    /// S3 in another region (the edge stack's bucket in us-east-1).
+    pub fn s3_in(&self, region: &str) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.in_region(region))
+            .force_path_style(self.endpoint.is_some())
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// CloudFront only uses certificates from us-east-1's ACM.
+    pub fn acm_edge(&self) -> aws_sdk_acm::Client {
+        aws_sdk_acm::Client::new(&self.in_region(EDGE_REGION))
+    }
+
     pub fn lambda(&self) -> aws_sdk_lambda::Client {
         aws_sdk_lambda::Client::new(&self.config)
     }
@@ -121,6 +175,39 @@ impl Aws {
     pub fn wafv2_edge(&self) -> aws_sdk_wafv2::Client {
         aws_sdk_wafv2::Client::new(&self.in_region(EDGE_REGION))
     }
+}
+
+/// A profile named with `--profile` exists in the profile files (`~/.aws/config`,
+/// `~/.aws/credentials`, or where `AWS_CONFIG_FILE` / `AWS_SHARED_CREDENTIALS_FILE` say):
+/// the SDK would only find out at the first call, and then as a vague "no credentials".
+async fn check_profile(profile: &str) -> Result<(), CliError> {
+    let set = aws_config::profile::load(
+        &aws_types::os_shim_internal::Fs::real(),
+        &aws_types::os_shim_internal::Env::real(),
+        &aws_runtime::env_config::file::EnvConfigFiles::default(),
+        Some(profile.to_string().into()),
+    )
+    .await
+    .map_err(|e| {
+        CliError::new(format!("cannot read the AWS profile files: {}", chain(&e)))
+            .hint("fix the file named above (`aws configure` rewrites it), or leave out --profile")
+    })?;
+    if set.get_profile(profile).is_none() {
+        let known: Vec<&str> = set.profiles().collect();
+        return Err(
+            CliError::new(format!("the AWS profile `{profile}` does not exist")).hint(
+                if known.is_empty() {
+                    "no profiles are configured: create one with `aws configure --profile NAME`, or leave out --profile".to_string()
+                } else {
+                    format!(
+                        "the profiles here are {}; pick one, or leave out --profile",
+                        known.join(", ")
+                    )
+                },
+            ),
+        );
+    }
+    Ok(())
 }
 
 const NO_CREDENTIALS_HINT: &str = "run `aws configure` (or `aws sso login --profile NAME` and pass \
@@ -167,7 +254,18 @@ where
                 _ => err,
             }
         }
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+        SdkError::TimeoutError(_) => CliError::new(format!(
+            "{what}: AWS did not answer in time ({MAX_ATTEMPTS} attempts, {} s each): {}",
+            READ_TIMEOUT.as_secs(),
+            chain(&err)
+        ))
+        .hint("check the network (and `--endpoint-url`, if you passed one), then run again"),
+        SdkError::DispatchFailure(d) if d.is_timeout() => CliError::new(format!(
+            "{what}: AWS did not answer in time ({MAX_ATTEMPTS} attempts): {}",
+            chain(&err)
+        ))
+        .hint("check the network (and `--endpoint-url`, if you passed one), then run again"),
+        SdkError::DispatchFailure(_) => {
             CliError::new(format!("{what}: cannot reach AWS: {}", chain(&err)))
                 .hint("check the network (and `--endpoint-url`, if you passed one)")
         }

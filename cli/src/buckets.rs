@@ -52,6 +52,11 @@ pub async fn list_versions(s3: &Client, bucket: &str) -> Result<Vec<ObjectIdenti
     }
 }
 
+/// How many current objects `bucket` holds.
+pub async fn count(s3: &Client, bucket: &str) -> Result<usize, CliError> {
+    Ok(list_keys(s3, bucket, "").await?.len())
+}
+
 /// The keys under `prefix` (current versions), listed page by page.
 pub async fn list_keys(s3: &Client, bucket: &str, prefix: &str) -> Result<Vec<String>, CliError> {
     let mut keys = Vec::new();

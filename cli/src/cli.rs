@@ -297,7 +297,7 @@ pub struct PurgeArgs {
 /// Which deployment a command works on.
 #[derive(Debug, Clone, Args)]
 pub struct StackArgs {
-    /// The main stack's name; the edge stack is NAME-edge (in us-east-1)
+    /// The main stack's name; the edge stack is NAME-REGION-edge (in us-east-1)
     #[arg(
         long,
         value_name = "NAME",
@@ -312,7 +312,8 @@ pub struct DeployArgs {
     #[command(flatten)]
     pub stack: StackArgs,
 
-    /// Execute change sets without asking (asking only happens on a terminal)
+    /// Execute change sets without asking. On a terminal deploy asks; without one, a change
+    /// set that changes a deployed parameter is refused unless --yes is given
     #[arg(long, short = 'y')]
     pub yes: bool,
 
@@ -328,9 +329,15 @@ pub struct DeployArgs {
     #[arg(long, value_name = "FILE")]
     pub handler_zip: Option<PathBuf>,
 
-    /// The Lambda's CPU architecture
-    #[arg(long, value_enum, default_value_t = Arch::Arm64)]
-    pub arch: Arch,
+    /// The Lambda's CPU architecture, for this run [default: `handler.architecture` in
+    /// imgflex.toml, else arm64]
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+
+    /// Override one stack setting of imgflex.toml for this run, e.g. `handler.memory=4096`
+    /// or `waf.block_ips=["203.0.113.0/24"]` (repeatable; the README lists the keys)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -347,6 +354,10 @@ pub struct DestroyArgs {
     /// Do not ask before deleting (asking only happens on a terminal)
     #[arg(long, short = 'y')]
     pub yes: bool,
+
+    /// List what would be deleted and what would be kept, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 
     /// Also empty and delete the originals bucket: every uploaded image, every version
     #[arg(long)]

@@ -12,13 +12,20 @@ use crate::stack::{StackInfo, describe};
 /// One artifacts stack per account and region, shared by every imgflex stack in it.
 pub const BOOTSTRAP_STACK: &str = "imgflex-bootstrap";
 
-/// The us-east-1 stack that holds the main stack's WAF web ACL.
-pub fn edge_stack(main: &str) -> String {
+/// The us-east-1 stack that holds the WAF web ACL of the main stack `main` in `region`. The
+/// region is in the name: one stack name deployed in two regions must not share (and then,
+/// destroyed in one, delete) one web ACL.
+pub fn edge_stack(main: &str, region: &str) -> String {
+    format!("{main}-{region}-edge")
+}
+
+/// What the edge stack was called before it carried the region.
+pub fn legacy_edge_stack(main: &str) -> String {
     format!("{main}-edge")
 }
 
 /// Stack names become part of resource names (`NAME-resize`, `NAME-REGION-edge`, the web
-/// ACL's `NAME-edge-web-acl`), whose own limits leave 40 characters for the name.
+/// ACL's `NAME-REGION-edge-web-acl`), whose own limits leave 40 characters for the name.
 pub fn check_stack_name(name: &str) -> Result<(), CliError> {
     let ok = (1..=40).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -58,7 +65,15 @@ impl Deployed {
         };
         Ok(Some(Deployed {
             region: aws.region().to_string(),
-            originals_bucket: info.value("OriginalsBucketName", "OriginalsBucket"),
+            // A bucket the stack did not create is its `OriginalsBucketName` parameter.
+            originals_bucket: info
+                .value("OriginalsBucketName", "OriginalsBucket")
+                .or_else(|| {
+                    info.parameters
+                        .get("OriginalsBucketName")
+                        .filter(|b| !b.is_empty())
+                        .cloned()
+                }),
             variants_bucket: info.value("VariantsBucketName", "VariantsBucket"),
             logs_bucket: info.value("LogsBucketName", "LogsBucket"),
             function_name: info.value("FunctionName", "ResizeFunction"),

@@ -10,11 +10,15 @@ mod commands;
 mod config;
 mod deployed;
 mod dev;
+mod domain;
 mod edge;
 mod error;
 mod files;
 mod output;
+mod regions;
+mod retained;
 mod stack;
+mod stack_config;
 mod templates;
 mod variants;
 

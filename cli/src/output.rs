@@ -53,6 +53,12 @@ impl Output {
         }
     }
 
+    /// Something the user should act on that does not stop the command; shown even under
+    /// `--quiet`, on stderr.
+    pub fn warn(&self, line: impl Display) {
+        eprintln!("warning: {line}");
+    }
+
     /// Detail for `-v`.
     pub fn verbose(&self, line: impl Display) {
         if self.verbose > 0 {

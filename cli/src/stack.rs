@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::aws::sdk_error;
 use crate::error::CliError;
 use crate::output::{Output, ask};
+use crate::stack_config::Param;
 
 /// What a stack's status lets us do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +104,17 @@ where
     }
 }
 
+/// A parameter value as it was sent. CloudFormation reports a `CommaDelimitedList` as it
+/// was given (`a,b`); moto reports it as a Python list (`['a', 'b']`, DESIGN §7), which
+/// would look like a change on every deploy. Values imgflex sends never look like that.
+fn list_as_sent(value: &str) -> String {
+    match value.strip_prefix("['").and_then(|v| v.strip_suffix("']")) {
+        Some(inner) => inner.split("', '").collect::<Vec<_>>().join(","),
+        None if value == "[]" => String::new(),
+        None => value.to_string(),
+    }
+}
+
 /// The stack called `name`, with its resources; `None` when there is none.
 pub async fn describe(cfn: &Client, name: &str) -> Result<Option<StackInfo>, CliError> {
     let stacks = match cfn.describe_stacks().stack_name(name).send().await {
@@ -142,7 +154,7 @@ pub async fn describe(cfn: &Client, name: &str) -> Result<Option<StackInfo>, Cli
             .filter_map(|p| {
                 Some((
                     p.parameter_key()?.to_string(),
-                    p.parameter_value().unwrap_or_default().to_string(),
+                    list_as_sent(p.parameter_value().unwrap_or_default()),
                 ))
             })
             .collect(),
@@ -221,26 +233,35 @@ impl Change {
     }
 }
 
-/// A parameter whose value the change set alters.
+/// A parameter whose deployed value the change set alters, whoever set that value (a
+/// console edit is a deployed value like any other).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ParameterChange {
     pub name: String,
     pub old: Option<String>,
     pub new: String,
+    /// The imgflex.toml key behind the parameter, when it has one.
+    pub key: Option<String>,
+    /// Where the new value comes from: `imgflex.toml:12`, `--set …`, `default`, …
+    pub source: String,
 }
 
-/// The parameters that differ between a stack and what is about to be sent. Values over
-/// 60 characters (the policy JSON) are shortened for display by the table, not here.
+/// The parameters that differ between a stack and what is about to be sent. Every
+/// parameter is always sent, so a value changed behind imgflex's back shows up here
+/// instead of being put back silently. Values over 60 characters (the policy JSON) are
+/// shortened for display by the table, not here.
 pub fn parameter_changes(
     current: &BTreeMap<String, String>,
-    next: &[(String, String)],
+    next: &[Param],
 ) -> Vec<ParameterChange> {
     next.iter()
-        .filter(|(k, v)| current.get(k) != Some(v))
-        .map(|(k, v)| ParameterChange {
-            name: k.clone(),
-            old: current.get(k).cloned(),
-            new: v.clone(),
+        .filter(|p| current.get(p.name) != Some(&p.value))
+        .map(|p| ParameterChange {
+            name: p.name.to_string(),
+            old: current.get(p.name).cloned(),
+            new: p.value.clone(),
+            key: (!p.key.is_empty()).then(|| p.key.to_string()),
+            source: p.source.to_string(),
         })
         .collect()
 }
@@ -306,14 +327,25 @@ impl fmt::Display for Plan {
             }
         }
         if !self.parameters.is_empty() && !self.create {
-            writeln!(f, "  parameters:")?;
+            writeln!(
+                f,
+                "  parameters (deployed -> new, and where the new value comes from):"
+            )?;
             for p in &self.parameters {
+                let from = match &p.key {
+                    Some(key) => format!("{}, {key}", p.source),
+                    None => p.source.clone(),
+                };
                 writeln!(
                     f,
-                    "    {}: {} -> {}",
+                    "    {}: {} -> {}  ({from})",
                     p.name,
                     p.old.as_deref().map_or("(unset)".into(), shorten),
-                    shorten(&p.new)
+                    if p.new.is_empty() {
+                        "(empty)".to_string()
+                    } else {
+                        shorten(&p.new)
+                    }
                 )?;
             }
         }
@@ -336,7 +368,9 @@ pub struct Target<'a> {
     pub region: &'a str,
     pub name: &'a str,
     pub template: &'a str,
-    pub parameters: Vec<(String, String)>,
+    /// Every parameter of the template, always: one left out would take its template
+    /// default on an update, silently undoing whatever the deployed value was.
+    pub parameters: Vec<Param>,
 }
 
 /// How the user steers `apply`.
@@ -409,10 +443,10 @@ pub async fn apply(
     let params: Vec<Parameter> = target
         .parameters
         .iter()
-        .map(|(k, v)| {
+        .map(|p| {
             Parameter::builder()
-                .parameter_key(k)
-                .parameter_value(v)
+                .parameter_key(p.name)
+                .parameter_value(&p.value)
                 .build()
         })
         .collect();
@@ -502,14 +536,32 @@ pub async fn apply(
         discard(created_for_review).await;
         return Ok((Outcome::Previewed, plan));
     }
-    if !choices.yes
-        && std::io::stdin().is_terminal()
-        && !ask(&format!("execute this change set on `{name}`?"))
-    {
-        discard(created_for_review).await;
-        return Err(CliError::new(format!(
-            "not executed; `{name}` was left as it was"
-        )));
+    if !choices.yes {
+        if std::io::stdin().is_terminal() {
+            if !ask(&format!("execute this change set on `{name}`?")) {
+                discard(created_for_review).await;
+                return Err(CliError::new(format!(
+                    "not executed; `{name}` was left as it was"
+                )));
+            }
+        } else if !plan.parameters.is_empty() {
+            // Changing a deployed value (maybe set in the console on purpose) is never done
+            // without a yes, the same rule as `destroy` and `purge /*`.
+            discard(created_for_review).await;
+            let names: Vec<String> = plan
+                .parameters
+                .iter()
+                .map(|p| match &p.key {
+                    Some(key) => format!("{} ({key})", p.name),
+                    None => p.name.clone(),
+                })
+                .collect();
+            return Err(CliError::new(format!(
+                "not changing the deployed parameters of `{name}` without confirmation: {}; nothing was changed",
+                names.join(", ")
+            ))
+            .hint("the table above shows each value and where the new one comes from; to keep a deployed value, put it in imgflex.toml; to apply, run on a terminal or pass `--yes`"));
+        }
     }
 
     let seen = event_ids(cfn, name).await;
@@ -717,6 +769,7 @@ pub async fn delete_stack(cfn: &Client, name: &str, out: &Output) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stack_config::Source;
 
     #[test]
     fn states_from_every_status_family() {
@@ -765,17 +818,35 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        let p = |name: &'static str, value: &str, source: Source| Param {
+            name,
+            value: value.to_string(),
+            key: if name == "B" { "handler.memory" } else { "" },
+            source,
+        };
         let next = vec![
-            ("A".to_string(), "1".to_string()),
-            ("B".to_string(), "3".to_string()),
-            ("C".to_string(), "4".to_string()),
+            p("A", "1", Source::Default),
+            p("B", "3", Source::File("imgflex.toml:4".into())),
+            p("C", "4", Source::Default),
         ];
         let diff = parameter_changes(&current, &next);
         assert_eq!(diff.len(), 2);
         assert_eq!(diff[0].name, "B");
         assert_eq!(diff[0].old.as_deref(), Some("2"));
+        assert_eq!(diff[0].source, "imgflex.toml:4");
+        assert_eq!(diff[0].key.as_deref(), Some("handler.memory"));
         assert_eq!(diff[1].name, "C");
         assert_eq!(diff[1].old, None);
+        assert_eq!(diff[1].key, None);
+    }
+
+    #[test]
+    fn lists_read_back_as_they_were_sent() {
+        assert_eq!(list_as_sent("['a', 'b']"), "a,b");
+        assert_eq!(list_as_sent("['']"), "");
+        assert_eq!(list_as_sent("[]"), "");
+        assert_eq!(list_as_sent("a,b"), "a,b");
+        assert_eq!(list_as_sent("{\"max_width\":1}"), "{\"max_width\":1}");
     }
 
     #[test]

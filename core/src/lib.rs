@@ -15,6 +15,7 @@
 mod accept;
 mod error;
 mod key;
+mod limits;
 mod params;
 mod policy;
 mod resolve;
@@ -28,7 +29,8 @@ pub use key::{
     decode_path, decode_variant_path, encode_key, image_content_type, image_extension,
     parse_canonical,
 };
+pub use limits::{Limits, MAX_SOURCE_PIXELS_CEILING};
 pub use params::Params;
-pub use policy::{DIMENSION_CEILING, Policy, PolicyError, Preset, Qualities};
+pub use policy::{DIMENSION_CEILING, Policy, PolicyError, Preset, Qualities, STACK_SECTIONS};
 pub use route::{Route, VIEWER_URL_HEADER, format_names, route, route_target};
 pub use spec::{Fit, Format, FormatRequest, Gravity, Rgb, TransformSpec};

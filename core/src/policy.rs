@@ -7,6 +7,7 @@ use std::fmt;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
+use crate::limits::Limits;
 use crate::params::{FitSpelling, Param, Params, is_token};
 use crate::spec::Format;
 
@@ -32,7 +33,13 @@ pub const DIMENSION_CEILING: u32 = 16_384;
 /// w = 300
 /// h = 300
 /// fit = "cover"
+///
+/// [limits]                    # see `Limits`
+/// max_source_pixels = 50_000_000
 /// ```
+///
+/// The same file's stack tables (`STACK_SECTIONS`) belong to the CLI, which reads them
+/// itself; the policy skips them and refuses any other key it does not know.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
@@ -50,6 +57,34 @@ pub struct Policy {
     pub quality: Qualities,
     pub presets: BTreeMap<String, Preset>,
     pub presets_only: bool,
+    /// What one transform may cost; the handler and `upload` enforce the same values.
+    pub limits: Limits,
+    #[serde(skip_serializing, rename = "domain")]
+    domain_section: StackSection,
+    #[serde(skip_serializing, rename = "handler")]
+    handler_section: StackSection,
+    #[serde(skip_serializing, rename = "cdn")]
+    cdn_section: StackSection,
+    #[serde(skip_serializing, rename = "waf")]
+    waf_section: StackSection,
+    #[serde(skip_serializing, rename = "storage")]
+    storage_section: StackSection,
+    #[serde(skip_serializing, rename = "originals")]
+    originals_section: StackSection,
+}
+
+/// The top-level tables of imgflex.toml that configure the stack rather than the policy.
+pub const STACK_SECTIONS: [&str; 6] = ["domain", "handler", "cdn", "waf", "storage", "originals"];
+
+/// One of `STACK_SECTIONS`, read and thrown away by the policy's parser.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct StackSection;
+
+impl<'de> Deserialize<'de> for StackSection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<StackSection, D::Error> {
+        de::IgnoredAny::deserialize(d)?;
+        Ok(StackSection)
+    }
 }
 
 impl Default for Policy {
@@ -62,6 +97,13 @@ impl Default for Policy {
             quality: Qualities::default(),
             presets: BTreeMap::new(),
             presets_only: false,
+            limits: Limits::default(),
+            domain_section: StackSection,
+            handler_section: StackSection,
+            cdn_section: StackSection,
+            waf_section: StackSection,
+            storage_section: StackSection,
+            originals_section: StackSection,
         }
     }
 }
@@ -200,6 +242,9 @@ impl Policy {
     /// Cross-field rules that one field's deserializer cannot see. The first element of the
     /// error is text to look for when pointing at a line.
     fn validate(&self) -> Result<(), (Option<String>, String)> {
+        self.limits
+            .validate()
+            .map_err(|(key, message)| (Some(key.to_string()), message))?;
         if self.formats.is_empty() {
             return Err((
                 Some("formats".into()),
@@ -401,6 +446,24 @@ enlarge = true
     }
 
     #[test]
+    fn stack_tables_are_left_to_the_cli_and_limits_travel_to_the_handler() {
+        let p = Policy::from_toml_str(
+            "max_width = 2000\n[handler]\nmemory = 4096\n[waf]\nblock_ips = [\"10.0.0.0/8\"]\n\
+             [limits]\nmax_source_bytes = 1_000_000\n",
+        )
+        .unwrap();
+        assert_eq!(p.max_width, 2000);
+        assert_eq!(p.limits.max_source_bytes, 1_000_000);
+        assert_eq!(p.limits.max_source_pixels, 50_000_000);
+        let json = p.to_json();
+        assert!(!json.contains("handler") && !json.contains("waf"), "{json}");
+        assert!(json.contains("\"max_source_bytes\":1000000"), "{json}");
+        assert_eq!(Policy::from_json_str(&json).unwrap(), p);
+        // Anything else unknown is still refused.
+        assert!(Policy::from_toml_str("[handlers]\nmemory = 1\n").is_err());
+    }
+
+    #[test]
     fn json_round_trip_for_the_handler() {
         let p = Policy::from_toml_str(
             "widths = [320, 640]\nformats = [\"jpeg\", \"webp\"]\n[presets.thumb]\nw = 300\nfit = \"cover\"\ndpr = 1.5\n",
@@ -431,6 +494,18 @@ enlarge = true
         let e = err("[presets.Thumb]\nw = 1\n");
         assert!(e.message.contains("Thumb"), "{e}");
 
+        let e = err("[limits]\nmax_source_pixels = 0\n");
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = err("[limits]\n\nmax_source_pixels = 300_000_000\n");
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("16384x16384"), "{e}");
+        let e = err("[limits]\nmax_output_pixels = 1000\n");
+        assert!(e.message.contains("max_avif_pixels"), "{e}");
+        assert!(
+            err("[limits]\nmax_pixels = 1\n")
+                .message
+                .contains("max_pixels")
+        );
         assert!(Policy::from_toml_str("formats = []\n").is_err());
         assert!(Policy::from_toml_str("[presets.x]\nw = 0\n").is_err());
     }

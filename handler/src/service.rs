@@ -37,9 +37,9 @@ pub struct Buckets {
 
 impl Settings {
     /// Reads `IMGFLEX_ORIGINALS_BUCKET`, `IMGFLEX_VARIANTS_BUCKET` (required),
-    /// `IMGFLEX_POLICY` (the policy as JSON, default `{}`), and the optional limits
-    /// `IMGFLEX_MAX_SOURCE_BYTES`, `IMGFLEX_MAX_SOURCE_PIXELS`, `IMGFLEX_MAX_OUTPUT_PIXELS`,
-    /// `IMGFLEX_MAX_RESPONSE_BYTES`. `env` is the lookup, so tests need not touch the process.
+    /// `IMGFLEX_POLICY` (the policy as JSON, with its limits; default `{}`), and
+    /// `IMGFLEX_MAX_RESPONSE_BYTES` (the function URL's buffered response cap, which tests
+    /// lower). `env` is the lookup, so tests need not touch the process.
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<(Settings, Buckets), String> {
         let required = |name: &str| {
             env(name)
@@ -63,15 +63,11 @@ impl Settings {
                     .map_err(|_| format!("{name} must be a number, got `{v}`"))
             })
         };
-        let d = Limits::default();
         let settings = Settings {
+            // The limits are the policy's (`[limits]`), so `imgflex upload` refuses exactly
+            // what this handler would: no environment variable may loosen one behind it.
+            limits: policy.limits,
             policy,
-            limits: Limits {
-                max_source_bytes: number("IMGFLEX_MAX_SOURCE_BYTES", d.max_source_bytes)?,
-                max_source_pixels: number("IMGFLEX_MAX_SOURCE_PIXELS", d.max_source_pixels)?,
-                max_output_pixels: number("IMGFLEX_MAX_OUTPUT_PIXELS", d.max_output_pixels)?,
-                max_avif_pixels: number("IMGFLEX_MAX_AVIF_PIXELS", d.max_avif_pixels)?,
-            },
             max_response_bytes: number(
                 "IMGFLEX_MAX_RESPONSE_BYTES",
                 DEFAULT_MAX_RESPONSE_BYTES as u64,

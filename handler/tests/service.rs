@@ -347,10 +347,20 @@ fn settings_from_the_environment() {
     let err = Settings::from_env(env(&[
         ("IMGFLEX_ORIGINALS_BUCKET", "o"),
         ("IMGFLEX_VARIANTS_BUCKET", "v"),
-        ("IMGFLEX_MAX_SOURCE_PIXELS", "lots"),
+        ("IMGFLEX_MAX_RESPONSE_BYTES", "lots"),
     ]))
     .unwrap_err();
-    assert!(err.contains("IMGFLEX_MAX_SOURCE_PIXELS"), "{err}");
+    assert!(err.contains("IMGFLEX_MAX_RESPONSE_BYTES"), "{err}");
+    // The limits travel in the policy, and only there: an environment variable cannot
+    // loosen what `imgflex upload` checked against.
+    let (settings, _) = Settings::from_env(env(&[
+        ("IMGFLEX_ORIGINALS_BUCKET", "o"),
+        ("IMGFLEX_VARIANTS_BUCKET", "v"),
+        ("IMGFLEX_POLICY", r#"{"limits":{"max_source_pixels":1000}}"#),
+        ("IMGFLEX_MAX_SOURCE_PIXELS", "99999999"),
+    ]))
+    .unwrap();
+    assert_eq!(settings.limits.max_source_pixels, 1000);
     let err = Settings::from_env(env(&[
         ("IMGFLEX_ORIGINALS_BUCKET", "o"),
         ("IMGFLEX_VARIANTS_BUCKET", "v"),

@@ -33,7 +33,8 @@ def edge_resources(client, stack, region):
     (same comment), so the CLI finds them the way it does on AWS when outputs are missing."""
     waf = client("wafv2", "us-east-1")
     acl = waf.create_web_acl(
-        Name=f"{stack}-edge-web-acl",
+        # The edge stack is STACK-REGION-edge: its web ACL carries the main stack's region.
+        Name=f"{stack}-{region}-edge-web-acl",
         Scope="CLOUDFRONT",
         DefaultAction={"Allow": {}},
         Rules=[
@@ -231,6 +232,116 @@ def inspect(client, region):
     return out
 
 
+def set_parameter(client, stack, region, key, value):
+    """A value changed behind imgflex's back: UpdateStack with the template and every other
+    parameter kept, as the console's "Update stack" does."""
+    cfn = client("cloudformation", region)
+    current = cfn.describe_stacks(StackName=stack)["Stacks"][0]["Parameters"]
+    params = [
+        {"ParameterKey": p["ParameterKey"], "ParameterValue": value}
+        if p["ParameterKey"] == key
+        else {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
+        for p in current
+    ]
+    cfn.update_stack(StackName=stack, UsePreviousTemplate=True, Parameters=params,
+                     Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
+    return parameters(client, stack, region)
+
+
+def parameters(client, stack, region):
+    """The stack's parameters as CloudFormation reports them."""
+    cfn = client("cloudformation", region)
+    found = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Parameters", [])
+
+    def as_sent(value):
+        # moto reports a CommaDelimitedList as a Python list, `['a', 'b']`; AWS as `a,b`.
+        if value.startswith("['") and value.endswith("']"):
+            return ",".join(value[2:-2].split("', '"))
+        return "" if value == "[]" else value
+
+    return {p["ParameterKey"]: as_sent(p.get("ParameterValue", "")) for p in found}
+
+
+def import_certificate(client, *names):
+    """An ISSUED certificate in us-east-1's ACM for `names`: moto's requested certificates stay
+    PENDING_VALIDATION for a minute, an imported one is ISSUED at once (DESIGN §7)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    acm = client("acm", "us-east-1")
+    arn = acm.import_certificate(
+        Certificate=cert.public_bytes(serialization.Encoding.PEM),
+        PrivateKey=key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    )["CertificateArn"]
+    return {"arn": arn}
+
+
+def function(client, name):
+    """What Lambda keeps of a function: memory, timeout, reserved concurrency."""
+    lam = client("lambda")
+    conf = lam.get_function_configuration(FunctionName=name)
+    concurrency = lam.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+    return {"memory": conf["MemorySize"], "timeout": conf["Timeout"], "reserved_concurrency": concurrency}
+
+
+def log_group(client, name):
+    groups = client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    return {"retention": next((g.get("retentionInDays") for g in groups if g["logGroupName"] == name), None)}
+
+
+def bucket_policy(client, bucket):
+    try:
+        return json.loads(client("s3").get_bucket_policy(Bucket=bucket)["Policy"])
+    except client("s3").exceptions.ClientError:
+        return None
+
+
+def owned_bucket(client, bucket):
+    """A team's own bucket, with a policy statement of its own that imgflex must keep."""
+    s3 = client("s3")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "TeamBackupRead",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:role/backup"},
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{bucket}/*",
+        }],
+    }
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    return policy
+
+
+def bucket_tags(client, bucket):
+    try:
+        tags = client("s3").get_bucket_tagging(Bucket=bucket)["TagSet"]
+    except client("s3").exceptions.ClientError:
+        return {}
+    return {t["Key"]: t["Value"] for t in tags}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
@@ -250,6 +361,14 @@ def main():
         "big-png": lambda: big_png(*a.args),
         "put": lambda: put(client, *a.args),
         "inspect": lambda: inspect(client, a.region),
+        "set-parameter": lambda: set_parameter(client, a.args[0], a.args[1], a.args[2], a.args[3]),
+        "parameters": lambda: parameters(client, a.args[0], a.args[1]),
+        "import-certificate": lambda: import_certificate(client, *a.args),
+        "function": lambda: function(client, a.args[0]),
+        "log-group": lambda: log_group(client, a.args[0]),
+        "bucket-policy": lambda: bucket_policy(client, a.args[0]),
+        "owned-bucket": lambda: owned_bucket(client, a.args[0]),
+        "bucket-tags": lambda: bucket_tags(client, a.args[0]),
     }
     json.dump(commands[a.command](), sys.stdout)
 

@@ -119,6 +119,13 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// The server's process id (a test pauses it to play a hung endpoint).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         drop(self.stdin.take());

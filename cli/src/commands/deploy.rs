@@ -1,5 +1,6 @@
 //! `imgflex deploy`: bootstrap stack, handler zip, edge (WAF) stack in us-east-1, main stack,
-//! each brought to its template through a change set, then the URLs the user needs.
+//! each brought to its template through a change set with every parameter set from
+//! imgflex.toml (so nothing deployed is silently put back), then the URLs the user needs.
 
 use std::fmt;
 use std::path::Path;
@@ -10,14 +11,21 @@ use serde::Serialize;
 use crate::aws::{Aws, EDGE_REGION, runtime, sdk_error};
 use crate::build_support::sha256_file;
 use crate::cli::{Arch, DeployArgs, GlobalArgs};
-use crate::config::load_policy;
+use crate::config::{Config, load, refused};
 use crate::deployed::{
-    BOOTSTRAP_STACK, Deployed, check_stack_name, distribution_domain, edge_stack, web_acl_arn,
+    BOOTSTRAP_STACK, Deployed, check_stack_name, distribution_domain, edge_stack,
+    legacy_edge_stack, web_acl_arn,
 };
+use crate::domain::{DnsRecord, check_certificate, records};
 use crate::error::CliError;
 use crate::output::Output;
-use crate::stack::{Choices, Outcome, Plan, Target, apply, blocked, describe};
-use crate::templates::render;
+use crate::regions::cdn_logs_stay_in_region;
+use crate::retained::{self, ROLE_CDN_LOGS, ROLE_ORIGINALS};
+use crate::stack::{Choices, Outcome, Plan, StackInfo, Target, apply, blocked, describe};
+use crate::stack_config::{
+    MAX_PARAMETER_BYTES, Param, Setting, Source, StackSettings, check_parameter_sizes,
+};
+use crate::templates::{Rendered, render};
 
 #[derive(Debug, Serialize)]
 struct StackResult {
@@ -41,6 +49,12 @@ struct Summary {
     variants_bucket: Option<String>,
     function_name: Option<String>,
     web_acl_arn: Option<String>,
+    /// The originals bucket was not created by this deploy: found retained after a
+    /// `destroy`, kept from the stack, or named in `[originals]`.
+    originals_note: Option<String>,
+    /// Where CloudFront's standard logs go, when not the logs bucket of the stack's region.
+    cdn_logs_note: Option<String>,
+    dns_records: Vec<DnsRecord>,
     example_upload: Option<String>,
     example_url: Option<String>,
 }
@@ -55,6 +69,12 @@ impl fmt::Display for Summary {
                 Outcome::Previewed => "previewed (change set deleted)",
             };
             writeln!(f, "{:<28} {:<10} {what}", s.name, s.region)?;
+        }
+        if let Some(note) = &self.originals_note {
+            writeln!(f, "{note}")?;
+        }
+        if let Some(note) = &self.cdn_logs_note {
+            writeln!(f, "{note}")?;
         }
         if self.dry_run {
             return write!(
@@ -78,6 +98,16 @@ impl fmt::Display for Summary {
         )?;
         writeln!(f, "variants bucket:  {}", or_unknown(&self.variants_bucket))?;
         writeln!(f, "function:         {}", or_unknown(&self.function_name))?;
+        if !self.dns_records.is_empty() {
+            writeln!(
+                f,
+                "\ncreate these DNS records (or Route 53 alias A and AAAA records to the same target, hosted zone {}):",
+                crate::domain::CLOUDFRONT_HOSTED_ZONE
+            )?;
+            for r in &self.dns_records {
+                writeln!(f, "  {} {} {}", r.name, r.kind, r.target)?;
+            }
+        }
         if let Some(cmd) = &self.example_upload {
             writeln!(f, "\nput an image in place:\n  {cmd}")?;
         }
@@ -90,12 +120,94 @@ impl fmt::Display for Summary {
 
 pub fn run(args: DeployArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliError> {
     check_stack_name(&args.stack.stack_name)?;
-    let policy = load_policy(global.config.as_deref())?;
-    let rendered = render(&policy)?;
-    if let Some(zip) = &args.handler_zip {
-        check_handler_zip(zip, args.arch)?;
+    // Everything that can be refused without AWS is refused here, before the first call:
+    // the file, the flags, the sizes of what travels to CloudFormation, Lambda and
+    // CloudFront, and the handler zip.
+    let config = load(global.config.as_deref())?;
+    let mut settings = config.stack_settings(&args.set)?;
+    if let Some(arch) = args.arch {
+        settings.architecture = Setting {
+            value: arch.name().to_string(),
+            source: Source::Flag("--arch".into()),
+        };
     }
-    runtime()?.block_on(deploy(args, global, out, &policy, &rendered))
+    let arch = if settings.architecture.value == "x86_64" {
+        Arch::X86_64
+    } else {
+        Arch::Arm64
+    };
+    let rendered = render(&config.policy)?;
+    check_sizes(&config, &rendered, &settings)?;
+    if let Some(zip) = &args.handler_zip {
+        check_handler_zip(zip, arch)?;
+    }
+    runtime()?.block_on(deploy(
+        args, arch, global, out, &config, &settings, &rendered,
+    ))
+}
+
+/// The Lambda's environment: every key and value together, at most 4 KB.
+pub const MAX_LAMBDA_ENVIRONMENT_BYTES: usize = 4096;
+/// A template sent in the request body (not from S3) is at most 51,200 bytes.
+pub const MAX_TEMPLATE_BODY_BYTES: usize = 51_200;
+
+/// The limits on what the policy and settings turn into, each named when it is passed:
+/// the policy as a CloudFormation parameter and as the Lambda's environment, every other
+/// parameter, and the templates (the edge function's 10 KB is checked by `render`).
+fn check_sizes(
+    config: &Config,
+    rendered: &Rendered,
+    settings: &StackSettings,
+) -> Result<(), CliError> {
+    check_policy_size(&config.policy.to_json(), &config.source().to_string())?;
+    // The region only changes Origin Shield's default, a few bytes: any region sizes it.
+    let main = settings.main_parameters(EDGE_REGION);
+    check_parameter_sizes(&main, "main").map_err(refused)?;
+    check_parameter_sizes(&settings.edge_parameters(), "edge").map_err(refused)?;
+    for (name, body) in [
+        ("main", &rendered.main),
+        ("edge", &rendered.edge),
+        ("bootstrap", &rendered.bootstrap),
+    ] {
+        if body.len() > MAX_TEMPLATE_BODY_BYTES {
+            return Err(CliError::new(format!(
+                "the rendered {name} template is {} bytes; CloudFormation takes at most {MAX_TEMPLATE_BODY_BYTES} in a request",
+                body.len()
+            ))
+            .hint("this is a defect of imgflex: please report it with `imgflex render`'s output"));
+        }
+    }
+    Ok(())
+}
+
+/// The policy as the `HandlerPolicy` parameter, and inside the handler's environment.
+fn check_policy_size(json: &str, file: &str) -> Result<(), CliError> {
+    if json.len() > MAX_PARAMETER_BYTES {
+        return Err(CliError::new(format!(
+            "the policy ({file}) is {} bytes as JSON; it travels to the handler as the `HandlerPolicy` parameter, and CloudFormation takes at most {MAX_PARAMETER_BYTES} bytes in one parameter",
+            json.len()
+        ))
+        .hint("fewer or shorter presets and widths make it smaller; `imgflex render` shows it"));
+    }
+    // Lambda measures the variables as one compact JSON object, so the policy counts with
+    // its quotes escaped. Bucket names are not known before the stack exists; 63 bytes is
+    // S3's longest.
+    let longest_bucket = "b".repeat(63);
+    let environment = serde_json::json!({
+        "IMGFLEX_ORIGINALS_BUCKET": longest_bucket,
+        "IMGFLEX_VARIANTS_BUCKET": longest_bucket,
+        "IMGFLEX_POLICY": json,
+    })
+    .to_string()
+    .len();
+    if environment > MAX_LAMBDA_ENVIRONMENT_BYTES {
+        return Err(CliError::new(format!(
+            "the handler's environment would be up to {environment} bytes (the policy ({file}) as JSON is {} of them, the two bucket names up to 63 each); Lambda takes at most {MAX_LAMBDA_ENVIRONMENT_BYTES} bytes of environment",
+            json.len()
+        ))
+        .hint("fewer or shorter presets and widths make the policy smaller; `imgflex render` shows it"));
+    }
+    Ok(())
 }
 
 fn check_handler_zip(zip: &Path, arch: Arch) -> Result<(), CliError> {
@@ -111,25 +223,169 @@ fn check_handler_zip(zip: &Path, arch: Arch) -> Result<(), CliError> {
             zip.display(),
             arch.name()
         ))
-        .hint("build one with `imgflex build`, or leave out --handler-zip")
+        .hint("build one with `imgflex build`, or leave out --handler-zip (and check `handler.architecture` / --arch)")
+    })
+}
+
+fn found(what: &str) -> Source {
+    Source::Found(what.to_string())
+}
+
+fn computed(name: &'static str, value: impl Into<String>, source: Source) -> Param {
+    Param {
+        name,
+        value: value.into(),
+        key: "",
+        source,
+    }
+}
+
+/// The originals bucket the main stack will use, and what to tell the user about it.
+struct Originals {
+    param: Param,
+    /// Not created by the stack: the CLI grants the distribution read access itself.
+    bring_your_own: bool,
+    note: Option<String>,
+}
+
+/// Which originals bucket: the one `[originals]` names; else the one the deployed stack
+/// already uses; else, for a new stack, one a `destroy` of the same stack name retained
+/// (found by its tags); else none, and the stack creates one.
+async fn choose_originals(
+    aws: &Aws,
+    settings: &StackSettings,
+    current: Option<&StackInfo>,
+    name: &str,
+    region: &str,
+) -> Result<Originals, CliError> {
+    let s3 = aws.s3();
+    if let Some(bucket) = &settings.originals_bucket {
+        let b = &bucket.value;
+        match retained::bucket_region(&s3, b).await? {
+            None => {
+                return Err(CliError::new(format!(
+                    "the originals bucket `{b}` ({}) does not exist",
+                    bucket.source
+                ))
+                .hint(
+                    "create it first, or remove `[originals] bucket` to let the stack create one",
+                ));
+            }
+            Some(r) if r != region => {
+                return Err(CliError::new(format!(
+                    "the originals bucket `{b}` ({}) is in {r}, the stack in {region}",
+                    bucket.source
+                ))
+                .hint(format!(
+                    "deploy the stack to {r} (`--region {r}`), or use a bucket in {region}"
+                )));
+            }
+            Some(_) => {}
+        }
+        return Ok(Originals {
+            param: Param {
+                name: "OriginalsBucketName",
+                value: b.clone(),
+                key: "originals.bucket",
+                source: bucket.source.clone(),
+            },
+            bring_your_own: true,
+            note: Some(format!(
+                "originals: s3://{b}, your bucket ({}); its policy gets one statement for this distribution, the others are kept",
+                bucket.source
+            )),
+        });
+    }
+    if let Some(stack) = current {
+        let deployed = stack
+            .parameters
+            .get("OriginalsBucketName")
+            .cloned()
+            .unwrap_or_default();
+        if !deployed.is_empty() {
+            return Ok(Originals {
+                param: Param {
+                    name: "OriginalsBucketName",
+                    value: deployed.clone(),
+                    key: "originals.bucket",
+                    source: found("the deployed stack"),
+                },
+                bring_your_own: true,
+                note: None,
+            });
+        }
+        return Ok(Originals {
+            param: Param {
+                name: "OriginalsBucketName",
+                value: String::new(),
+                key: "originals.bucket",
+                source: Source::Default,
+            },
+            bring_your_own: false,
+            note: None,
+        });
+    }
+    let kept = retained::find(&s3, name, region, ROLE_ORIGINALS).await?;
+    if let Some(bucket) = kept.last() {
+        let objects = crate::buckets::count(&s3, bucket).await.unwrap_or(0);
+        return Ok(Originals {
+            param: Param {
+                name: "OriginalsBucketName",
+                value: bucket.clone(),
+                key: "originals.bucket",
+                source: found("kept by an earlier destroy"),
+            },
+            bring_your_own: true,
+            note: Some(format!(
+                "originals: reusing s3://{bucket} ({objects} objects), kept when `{name}` was destroyed{}",
+                if kept.len() > 1 {
+                    format!(
+                        "; {} older ones are left alone: {}",
+                        kept.len() - 1,
+                        kept[..kept.len() - 1].join(", ")
+                    )
+                } else {
+                    String::new()
+                }
+            )),
+        });
+    }
+    Ok(Originals {
+        param: Param {
+            name: "OriginalsBucketName",
+            value: String::new(),
+            key: "originals.bucket",
+            source: Source::Default,
+        },
+        bring_your_own: false,
+        note: None,
     })
 }
 
 async fn deploy(
     args: DeployArgs,
+    arch: Arch,
     global: &GlobalArgs,
     out: &Output,
-    policy: &imgflex_core::Policy,
-    rendered: &crate::templates::Rendered,
+    config: &Config,
+    settings: &StackSettings,
+    rendered: &Rendered,
 ) -> Result<(), CliError> {
     let aws = Aws::connect(global).await?;
     let account = aws.account().await?;
     let region = aws.region().to_string();
     let name = args.stack.stack_name.clone();
+    let configured = settings.main_parameters(&region);
     out.status(format!(
         "deploying `{name}` to account {account}, {region}{}",
         if args.dry_run { " (dry run)" } else { "" }
     ));
+    if let Some(note) = settings.origin_shield_note(&region) {
+        out.status(note);
+    }
+    if let Some(domain) = &settings.domain {
+        check_certificate(&aws, domain).await?;
+    }
     let choices = Choices {
         yes: args.yes,
         dry_run: args.dry_run,
@@ -137,12 +393,15 @@ async fn deploy(
     };
     let mut stacks = Vec::new();
     let cfn = aws.cloudformation();
-    let edge_name = edge_stack(&name);
+    let edge_name = edge_stack(&name, &region);
     let edge_cfn = aws.cloudformation_in(EDGE_REGION);
 
     // A stack that cannot be changed now stops the deploy before anything is touched.
+    let current = describe(&cfn, &name).await?;
+    if let Some(err) = current.as_ref().and_then(|info| blocked(info, &region)) {
+        return Err(err);
+    }
     for (client, stack, stack_region) in [
-        (&cfn, name.as_str(), region.as_str()),
         (&edge_cfn, edge_name.as_str(), EDGE_REGION),
         (&cfn, BOOTSTRAP_STACK, region.as_str()),
     ] {
@@ -153,6 +412,16 @@ async fn deploy(
             return Err(err);
         }
     }
+    let legacy = legacy_edge_stack(&name);
+    if describe(&edge_cfn, &legacy).await?.is_some() {
+        out.warn(format!(
+            "stack `{legacy}` ({EDGE_REGION}) is the edge stack of an earlier imgflex, named without the region; `{name}` in {region} now uses `{edge_name}`. Once no other region's `{name}` uses it, delete it: aws cloudformation delete-stack --stack-name {legacy} --region {EDGE_REGION}"
+        ));
+    }
+    let originals = choose_originals(&aws, settings, current.as_ref(), &name, &region).await?;
+    if let Some(note) = &originals.note {
+        out.status(note);
+    }
 
     // 1. The artifacts bucket.
     let target = Target {
@@ -160,7 +429,10 @@ async fn deploy(
         region: &region,
         name: BOOTSTRAP_STACK,
         template: &rendered.bootstrap,
-        parameters: Vec::new(),
+        parameters: vec![
+            computed("ArtifactExpirationDays", "365", Source::Default),
+            computed("NoncurrentVersionDays", "30", Source::Default),
+        ],
     };
     let (outcome, plan) = apply(&target, choices, out).await?;
     stacks.push(StackResult {
@@ -195,24 +467,32 @@ async fn deploy(
             (zip.clone(), sha)
         }
         None => {
-            let built = crate::build_support::ensure(args.arch, None, out)?;
+            let built = crate::build_support::ensure(arch, None, out)?;
             (built.zip, built.sha256)
         }
     };
-    let handler_key = format!("handlers/{}/{sha256}.zip", args.arch.name());
+    let handler_key = format!("handlers/{}/{sha256}.zip", arch.name());
     let handler_uploaded = if args.dry_run {
         false
     } else {
         upload_zip(&aws, &artifacts, &handler_key, &zip, out).await?
     };
 
-    // 3. The WAF web ACL, in us-east-1 whatever the main region.
+    // 3. The WAF web ACL, in us-east-1 whatever the main region; in the regions whose
+    // buckets cannot receive CloudFront's standard logs, also the bucket that does.
+    let cdn_logs_elsewhere = !cdn_logs_stay_in_region(&region);
+    let mut edge_parameters = settings.edge_parameters();
+    edge_parameters.push(computed(
+        "CreateLogsBucket",
+        if cdn_logs_elsewhere { "true" } else { "false" },
+        found(&format!("the region: {region}")),
+    ));
     let target = Target {
         cfn: &edge_cfn,
         region: EDGE_REGION,
         name: &edge_name,
         template: &rendered.edge,
-        parameters: Vec::new(),
+        parameters: edge_parameters,
     };
     let (outcome, plan) = apply(&target, choices, out).await?;
     stacks.push(StackResult {
@@ -221,8 +501,9 @@ async fn deploy(
         outcome,
         plan,
     });
-    let acl = match describe(&edge_cfn, &edge_name).await? {
-        Some(edge) => web_acl_arn(&aws, &edge).await?,
+    let edge = describe(&edge_cfn, &edge_name).await?;
+    let acl = match &edge {
+        Some(edge) => web_acl_arn(&aws, edge).await?,
         None => None,
     };
     let acl = match (acl, args.dry_run) {
@@ -237,15 +518,76 @@ async fn deploy(
             )));
         }
     };
+    let cdn_logs = if cdn_logs_elsewhere {
+        let output = edge
+            .as_ref()
+            .and_then(|e| e.outputs.get("CdnLogsBucketName").cloned());
+        let bucket = match output {
+            Some(b) => Some(b),
+            None => retained::find(
+                &aws.s3_in(EDGE_REGION),
+                &edge_name,
+                EDGE_REGION,
+                ROLE_CDN_LOGS,
+            )
+            .await?
+            .pop(),
+        };
+        match (bucket, args.dry_run) {
+            (Some(b), _) => Some(b),
+            (None, true) => None,
+            (None, false) => {
+                return Err(CliError::new(format!(
+                    "stack `{edge_name}` ({EDGE_REGION}) has no CloudFront logs bucket"
+                ))
+                .hint(format!(
+                    "look at its events in the CloudFormation console ({EDGE_REGION})"
+                )));
+            }
+        }
+    } else {
+        None
+    };
+    let cdn_logs_note = cdn_logs_elsewhere.then(|| {
+        format!(
+            "CloudFront cannot deliver standard logs to a bucket in {region}: they go to {} in {EDGE_REGION} (the edge stack's); S3 access logs stay in {region}",
+            cdn_logs.as_deref().map_or_else(|| "a bucket".to_string(), |b| format!("s3://{b}"))
+        )
+    });
 
     // 4. The main stack.
-    let parameters = vec![
-        ("ArtifactsBucket".to_string(), artifacts.clone()),
-        ("HandlerKey".to_string(), handler_key.clone()),
-        ("Architecture".to_string(), args.arch.name().to_string()),
-        ("HandlerPolicy".to_string(), policy.to_json()),
-        ("WebAclArn".to_string(), acl.clone()),
+    let mut parameters = vec![
+        computed(
+            "ArtifactsBucket",
+            artifacts.clone(),
+            found("the bootstrap stack"),
+        ),
+        computed(
+            "HandlerKey",
+            handler_key.clone(),
+            found("the handler zip's sha256"),
+        ),
+        Param {
+            name: "HandlerPolicy",
+            value: config.policy.to_json(),
+            key: "",
+            source: config.source(),
+        },
+        computed("WebAclArn", acl.clone(), found("the edge stack")),
+        computed(
+            "CloudFrontLogsBucketDomain",
+            cdn_logs
+                .as_ref()
+                .map_or_else(String::new, |b| format!("{b}.s3.amazonaws.com")),
+            if cdn_logs_elsewhere {
+                found("the edge stack")
+            } else {
+                Source::Default
+            },
+        ),
+        originals.param.clone(),
     ];
+    parameters.extend(configured);
     let target = Target {
         cfn: &cfn,
         region: &region,
@@ -263,7 +605,7 @@ async fn deploy(
 
     let mut summary = Summary {
         dry_run: args.dry_run,
-        account,
+        account: account.clone(),
         region: region.clone(),
         stacks,
         handler_key,
@@ -274,32 +616,53 @@ async fn deploy(
         variants_bucket: None,
         function_name: None,
         web_acl_arn: (!acl.is_empty()).then_some(acl),
+        originals_note: originals.note.clone(),
+        cdn_logs_note,
+        dns_records: Vec::new(),
         example_upload: None,
         example_url: None,
     };
-    if !args.dry_run {
-        if let Some(d) = Deployed::find(&aws, &name).await? {
-            if let Some(id) = &d.distribution_id {
-                summary.cdn_url = distribution_domain(&aws, id)
-                    .await?
-                    .map(|domain| format!("https://{domain}"));
-            }
-            summary.distribution_id = d.distribution_id;
-            summary.originals_bucket = d.originals_bucket;
-            summary.variants_bucket = d.variants_bucket;
-            summary.function_name = d.function_name;
-        }
-        let stack_flag = if name == "imgflex" {
-            String::new()
-        } else {
-            format!(" --stack-name {name}")
-        };
-        summary.example_upload = Some(format!("imgflex upload photo.jpg{stack_flag}"));
-        summary.example_url = summary
-            .cdn_url
-            .as_ref()
-            .map(|cdn| format!("{cdn}/photo.jpg?w=400&fm=auto"));
+    if args.dry_run {
+        return out.data(&summary);
     }
+    if let Some(d) = Deployed::find(&aws, &name).await? {
+        if let Some(id) = &d.distribution_id {
+            let domain = distribution_domain(&aws, id).await?;
+            if let (Some(domain), Some(custom)) = (&domain, &settings.domain) {
+                summary.dns_records = records(custom, domain);
+            }
+            summary.cdn_url = domain.map(|domain| format!("https://{domain}"));
+            if originals.bring_your_own {
+                let bucket = &originals.param.value;
+                let sid = retained::statement_id(&name, &region);
+                let statement = retained::read_statement(bucket, &name, &region, &account, id);
+                if retained::set_statement(&aws.s3(), bucket, &sid, Some(statement)).await? {
+                    out.status(format!(
+                        "s3://{bucket}: its policy now lets this distribution read it (statement `{sid}`; every other statement kept)"
+                    ));
+                }
+            }
+        } else if originals.bring_your_own {
+            out.warn(format!(
+                "no distribution found for `{name}`, so s3://{} was not given a read statement for it; run `imgflex deploy` again once `imgflex status` shows the distribution",
+                originals.param.value
+            ));
+        }
+        summary.distribution_id = d.distribution_id;
+        summary.originals_bucket = d.originals_bucket;
+        summary.variants_bucket = d.variants_bucket;
+        summary.function_name = d.function_name;
+    }
+    let stack_flag = if name == "imgflex" {
+        String::new()
+    } else {
+        format!(" --stack-name {name}")
+    };
+    summary.example_upload = Some(format!("imgflex upload photo.jpg{stack_flag}"));
+    summary.example_url = summary
+        .cdn_url
+        .as_ref()
+        .map(|cdn| format!("{cdn}/photo.jpg?w=400&fm=auto"));
     out.data(&summary)
 }
 
@@ -334,4 +697,32 @@ async fn upload_zip(
             )
         })?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The edge function's 10 KB is reached first by any policy `imgflex.toml` can express
+    // today (e2e: stack_config.rs), so these limits are checked here on the JSON itself.
+    #[test]
+    fn the_policy_is_sized_as_a_parameter_and_as_the_environment() {
+        assert!(check_policy_size("{}", "imgflex.toml").is_ok());
+        let big = format!("{{\"x\":\"{}\"}}", "a".repeat(4100));
+        let e = check_policy_size(&big, "imgflex.toml").unwrap_err();
+        assert!(
+            e.message.contains("`HandlerPolicy` parameter"),
+            "{}",
+            e.message
+        );
+        // Under 4,096 bytes, but every quote is escaped inside the environment's JSON.
+        let quoted = format!("{{{}}}", vec!["\"k\":1"; 600].join(","));
+        assert!(quoted.len() < MAX_PARAMETER_BYTES, "{}", quoted.len());
+        let e = check_policy_size(&quoted, "imgflex.toml").unwrap_err();
+        assert!(
+            e.message.contains("handler's environment would be up to"),
+            "{}",
+            e.message
+        );
+    }
 }

@@ -1,64 +1,101 @@
-//! `imgflex destroy`: empties the buckets of generated data, deletes the main and edge
-//! stacks, and keeps the originals unless told otherwise, saying what it kept.
+//! `imgflex destroy`: stops the renders, empties the buckets of generated data, deletes the
+//! main and edge stacks, and keeps the originals unless told otherwise, saying what it kept.
+//! Each step can be run again: a rerun after any failure finds what is left (a stack in
+//! DELETE_FAILED, a retained logs bucket found by its tags) and finishes the job.
 
 use std::fmt;
 use std::io::IsTerminal;
+use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::aws::{Aws, EDGE_REGION, runtime, sdk_error};
+use crate::aws::{Aws, EDGE_REGION, poll_interval, runtime, sdk_error};
 use crate::buckets;
 use crate::cli::{DestroyArgs, GlobalArgs};
-use crate::deployed::{BOOTSTRAP_STACK, Deployed, check_stack_name, edge_stack};
+use crate::deployed::{BOOTSTRAP_STACK, Deployed, check_stack_name, edge_stack, legacy_edge_stack};
 use crate::error::CliError;
 use crate::output::{Output, ask};
+use crate::retained::{self, ROLE_CDN_LOGS, ROLE_LOGS, ROLE_ORIGINALS};
 use crate::stack::{delete_stack, describe};
+
+/// A bucket and how many objects (versions included) it held.
+#[derive(Debug, Clone, Serialize)]
+struct BucketCount {
+    bucket: String,
+    region: String,
+    objects: usize,
+}
 
 #[derive(Debug, Default, Serialize)]
 struct Report {
     stack: String,
     region: String,
+    dry_run: bool,
+    /// What goes (with `--dry-run`: what would go).
+    delete: Vec<String>,
+    /// What stays, and why.
+    keep: Vec<String>,
     deleted_stacks: Vec<String>,
-    /// Bucket → objects (versions included) deleted from it.
-    emptied: Vec<(String, usize)>,
-    /// The originals bucket, when kept, and how many objects it holds.
-    kept_originals: Option<(String, usize)>,
-    deleted_originals: Option<(String, usize)>,
+    /// Buckets emptied and deleted.
+    emptied: Vec<BucketCount>,
+    kept_originals: Option<BucketCount>,
+    deleted_originals: Option<BucketCount>,
     kept_stacks: Vec<String>,
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.deleted_stacks.is_empty() {
-            return write!(
+        if self.delete.is_empty() {
+            write!(
                 f,
                 "nothing to destroy: `{}` is not deployed in {}",
                 self.stack, self.region
-            );
+            )?;
+            for k in &self.keep {
+                write!(f, "\nkept: {k}")?;
+            }
+            return Ok(());
         }
-        for (bucket, n) in &self.emptied {
-            writeln!(f, "emptied and deleted s3://{bucket} ({n} objects)")?;
+        if self.dry_run {
+            writeln!(
+                f,
+                "dry run: nothing was changed. `imgflex destroy` would delete:"
+            )?;
+            for d in &self.delete {
+                writeln!(f, "  - {d}")?;
+            }
+            writeln!(f, "and keep:")?;
+            for k in &self.keep {
+                writeln!(f, "  - {k}")?;
+            }
+            return Ok(());
+        }
+        for b in &self.emptied {
+            writeln!(
+                f,
+                "emptied and deleted s3://{} ({} objects)",
+                b.bucket, b.objects
+            )?;
         }
         for s in &self.deleted_stacks {
             writeln!(f, "deleted stack {s}")?;
         }
-        if let Some((bucket, n)) = &self.deleted_originals {
+        if let Some(b) = &self.deleted_originals {
             writeln!(
                 f,
-                "deleted the originals bucket s3://{bucket} ({n} objects)"
+                "deleted the originals bucket s3://{} ({} objects)",
+                b.bucket, b.objects
             )?;
         }
-        if let Some((bucket, n)) = &self.kept_originals {
+        if let Some(b) = &self.kept_originals {
             writeln!(
                 f,
-                "kept the originals bucket s3://{bucket} ({n} objects); `imgflex destroy --delete-originals` deletes it"
+                "kept the originals bucket s3://{} ({} objects); `imgflex deploy` of `{}` in {} uses it again, `imgflex destroy --delete-originals` deletes it",
+                b.bucket, b.objects, self.stack, self.region
             )?;
         }
         for s in &self.kept_stacks {
-            writeln!(
-                f,
-                "kept stack {s} (shared by every imgflex stack in this account and region)"
-            )?;
+            writeln!(f, "kept stack {s}")?;
         }
         Ok(())
     }
@@ -69,46 +106,137 @@ pub fn run(args: DestroyArgs, global: &GlobalArgs, out: &Output) -> Result<(), C
     runtime()?.block_on(destroy(args, global, out))
 }
 
+/// A bucket to empty and delete, in its region.
+#[derive(Debug, Clone)]
+struct Doomed {
+    bucket: String,
+    region: String,
+    s3: aws_sdk_s3::Client,
+}
+
 async fn destroy(args: DestroyArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliError> {
     let aws = Aws::connect(global).await?;
     let name = args.stack.stack_name.clone();
     let region = aws.region().to_string();
-    let edge_name = edge_stack(&name);
+    let edge_name = edge_stack(&name, &region);
     let edge_cfn = aws.cloudformation_in(EDGE_REGION);
+    let s3 = aws.s3();
+    let edge_s3 = aws.s3_in(EDGE_REGION);
     let deployed = Deployed::find(&aws, &name).await?;
     let edge = describe(&edge_cfn, &edge_name).await?;
     let mut report = Report {
         stack: name.clone(),
         region: region.clone(),
+        dry_run: args.dry_run,
         ..Report::default()
     };
-    if deployed.is_none() && edge.is_none() {
+
+    // What is there: from the stacks, else (a rerun after a partial destroy) from the tags
+    // the templates put on the buckets they retain.
+    let logs = match deployed.as_ref().and_then(|d| d.logs_bucket.clone()) {
+        Some(b) => vec![b],
+        None => retained::find(&s3, &name, &region, ROLE_LOGS).await?,
+    };
+    let cdn_logs = match edge
+        .as_ref()
+        .and_then(|e| e.outputs.get("CdnLogsBucketName").cloned())
+    {
+        Some(b) => vec![b],
+        None => retained::find(&edge_s3, &edge_name, EDGE_REGION, ROLE_CDN_LOGS).await?,
+    };
+    let originals = match deployed.as_ref().and_then(|d| d.originals_bucket.clone()) {
+        Some(b) => Some(b),
+        None => retained::find(&s3, &name, &region, ROLE_ORIGINALS)
+            .await?
+            .pop(),
+    };
+    // A bucket the stack did not create (`[originals] bucket`, or one reused after an
+    // earlier destroy) is only given a statement of ours, which goes with the stack.
+    let bring_your_own = deployed.as_ref().is_some_and(|d| {
+        d.stack
+            .parameters
+            .get("OriginalsBucketName")
+            .is_some_and(|v| !v.is_empty())
+    });
+    let originals_ours = match &originals {
+        Some(b) => retained::tags(&s3, b)
+            .await
+            .is_some_and(|t| retained::is_ours(&t, &name, &region, ROLE_ORIGINALS)),
+        None => false,
+    };
+    let mut doomed: Vec<Doomed> = Vec::new();
+    for b in logs.iter().filter(|b| Some(*b) != originals.as_ref()) {
+        doomed.push(Doomed {
+            bucket: b.clone(),
+            region: region.clone(),
+            s3: s3.clone(),
+        });
+    }
+    let mut doomed_edge: Vec<Doomed> = Vec::new();
+    for b in &cdn_logs {
+        doomed_edge.push(Doomed {
+            bucket: b.clone(),
+            region: EDGE_REGION.into(),
+            s3: edge_s3.clone(),
+        });
+    }
+
+    if deployed.is_some() {
+        report.delete.push(format!("stack `{name}` ({region}): the handler, the distribution, the variants bucket and every cached variant"));
+    }
+    if edge.is_some() {
+        report.delete.push(format!(
+            "stack `{edge_name}` ({EDGE_REGION}): the web ACL and its logs"
+        ));
+    }
+    for d in doomed.iter().chain(&doomed_edge) {
+        report
+            .delete
+            .push(format!("s3://{} ({}): access logs", d.bucket, d.region));
+    }
+    match (&originals, args.delete_originals) {
+        (Some(b), true) if originals_ours => report
+            .delete
+            .push(format!("s3://{b} ({region}): EVERY ORIGINAL IMAGE, every version")),
+        (Some(b), true) => {
+            return Err(CliError::new(format!(
+                "s3://{b} was not created by imgflex for `{name}` in {region}: `--delete-originals` only deletes a bucket imgflex made"
+            ))
+            .hint("delete your own bucket yourself (S3 console or `aws s3 rb`); run `imgflex destroy` without --delete-originals"));
+        }
+        (Some(b), false) if bring_your_own && deployed.is_some() => report.keep.push(format!(
+            "s3://{b} ({region}), the originals: not the stack's, so only imgflex's statement leaves its policy"
+        )),
+        (Some(b), false) => report.keep.push(format!(
+            "s3://{b} ({region}), the originals: the next `imgflex deploy` of `{name}` in {region} uses it again"
+        )),
+        (None, _) => {}
+    }
+    if describe(&aws.cloudformation(), BOOTSTRAP_STACK)
+        .await?
+        .is_some()
+    {
+        report.keep.push(format!(
+            "stack {BOOTSTRAP_STACK} ({region}): shared by every imgflex stack in this account and region"
+        ));
+    }
+    let legacy = legacy_edge_stack(&name);
+    if describe(&edge_cfn, &legacy).await?.is_some() {
+        report.keep.push(format!(
+            "stack `{legacy}` ({EDGE_REGION}): an earlier imgflex's edge stack, maybe another region's; delete it yourself once no `{name}` uses it"
+        ));
+    }
+    if report.delete.is_empty() || args.dry_run {
         return out.data(&report);
     }
 
-    let originals = deployed.as_ref().and_then(|d| d.originals_bucket.clone());
-    let mut what = vec![];
-    if deployed.is_some() {
-        what.push(format!("stack `{name}` ({region})"));
-    }
-    if edge.is_some() {
-        what.push(format!("stack `{edge_name}` ({EDGE_REGION})"));
-    }
-    let plan = format!(
-        "delete {}, with every cached variant and log{}",
-        what.join(" and "),
-        match (&originals, args.delete_originals) {
-            (Some(b), true) => format!(", AND EVERY ORIGINAL IMAGE in s3://{b}"),
-            (Some(b), false) => format!(" (the originals in s3://{b} are kept)"),
-            (None, _) => String::new(),
-        }
-    );
+    let plan = format!("delete {}", report.delete.join("; "));
     if !args.yes {
         if !std::io::stdin().is_terminal() {
             return Err(CliError::new(format!(
                 "not destroying without confirmation; this would {plan}"
             ))
-            .hint("run it on a terminal to be asked, or pass `--yes`"));
+            .hint("run it on a terminal to be asked, or pass `--yes` (`--dry-run` lists what goes and what stays)"));
         }
         if !ask(&format!("{plan}?")) {
             return Err(CliError::new("nothing was deleted"));
@@ -123,47 +251,75 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, out: &Output) -> Result
         }
     }
 
-    let s3 = aws.s3();
     if let Some(d) = &deployed {
-        // CloudFormation cannot delete a bucket with objects in it: empty what is ours to
-        // empty (generated variants, access logs), and never the originals here.
-        for bucket in [&d.variants_bucket].into_iter().flatten() {
-            if Some(bucket) == originals.as_ref() || !buckets::exists(&s3, bucket).await? {
-                continue;
-            }
-            let ids = buckets::list_versions(&s3, bucket).await?;
-            let total = ids.len();
-            out.status(format!("emptying s3://{bucket} ({total} objects)"));
-            let n = buckets::delete(&s3, bucket, ids, |_| {}).await?;
-            report.emptied.push((bucket.clone(), n));
+        // 1. No more renders: a render finishing after the variants bucket was emptied
+        // would put an object back and fail the bucket's delete.
+        if let Some(function) = &d.function_name {
+            stop_renders(&aws, function, out).await?;
         }
+        // 2. The stack's own data: CloudFormation cannot delete a bucket with objects in it.
+        let variants = d
+            .variants_bucket
+            .clone()
+            .filter(|v| Some(v) != originals.as_ref());
+        if let Some(v) = &variants {
+            let n = empty(&s3, v, out).await?;
+            report.emptied.push(BucketCount {
+                bucket: v.clone(),
+                region: region.clone(),
+                objects: n,
+            });
+        }
+        if bring_your_own
+            && let Some(b) = &originals
+            && buckets::exists(&s3, b).await?
+        {
+            let sid = retained::statement_id(&name, &region);
+            if retained::set_statement(&s3, b, &sid, None).await? {
+                out.status(format!(
+                    "s3://{b}: removed imgflex's statement `{sid}` from its policy"
+                ));
+            }
+        }
+        // 3. The stack. A late write (a render that was already running) can still fail
+        // the variants bucket's delete once: empty it again and delete again.
         out.status(format!("deleting stack `{name}` ({region})"));
-        delete_stack(&aws.cloudformation(), &name, out).await?;
+        let cfn = aws.cloudformation();
+        if let Err(first) = delete_stack(&cfn, &name, out).await {
+            let Some(v) = &variants else {
+                return Err(first);
+            };
+            out.status(format!(
+                "the delete failed ({}); emptying s3://{v} again and retrying",
+                first.message
+            ));
+            empty(&s3, v, out).await?;
+            delete_stack(&cfn, &name, out).await?;
+        }
         report.deleted_stacks.push(name.clone());
     }
-    // The stack retains the logs bucket (a deleted stack must not lose logs written
-    // while it was being deleted); destroy was asked to clear it, so it goes last.
-    if let Some(bucket) = deployed.as_ref().and_then(|d| d.logs_bucket.clone())
-        && Some(&bucket) != originals.as_ref()
-        && buckets::exists(&s3, &bucket).await?
-    {
-        let ids = buckets::list_versions(&s3, &bucket).await?;
-        out.status(format!(
-            "emptying and deleting s3://{bucket} ({} objects)",
-            ids.len()
-        ));
-        let n = buckets::delete(&s3, &bucket, ids, |_| {}).await?;
-        s3.delete_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("cannot delete s3://{bucket}"), e))?;
-        report.emptied.push((bucket, n));
+    // 4. The logs, retained by the stack so that late deliveries cannot fail its delete;
+    // they go now, after the distribution, with retries for deliveries still landing.
+    for d in &doomed {
+        let n = empty_and_delete(d, out).await?;
+        report.emptied.push(BucketCount {
+            bucket: d.bucket.clone(),
+            region: d.region.clone(),
+            objects: n,
+        });
     }
     if edge.is_some() {
         out.status(format!("deleting stack `{edge_name}` ({EDGE_REGION})"));
         delete_stack(&edge_cfn, &edge_name, out).await?;
         report.deleted_stacks.push(edge_name.clone());
+    }
+    for d in &doomed_edge {
+        let n = empty_and_delete(d, out).await?;
+        report.emptied.push(BucketCount {
+            bucket: d.bucket.clone(),
+            region: d.region.clone(),
+            objects: n,
+        });
     }
 
     if let Some(bucket) = originals
@@ -171,6 +327,11 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, out: &Output) -> Result
     {
         let ids = buckets::list_versions(&s3, &bucket).await?;
         let n = ids.len();
+        let count = BucketCount {
+            bucket: bucket.clone(),
+            region: region.clone(),
+            objects: n,
+        };
         if args.delete_originals {
             out.status(format!(
                 "deleting every original in s3://{bucket} ({n} objects)"
@@ -181,9 +342,9 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, out: &Output) -> Result
                 .send()
                 .await
                 .map_err(|e| sdk_error(&format!("cannot delete s3://{bucket}"), e))?;
-            report.deleted_originals = Some((bucket, n));
+            report.deleted_originals = Some(count);
         } else {
-            report.kept_originals = Some((bucket, n));
+            report.kept_originals = Some(count);
         }
     }
     if describe(&aws.cloudformation(), BOOTSTRAP_STACK)
@@ -192,7 +353,59 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, out: &Output) -> Result
     {
         report
             .kept_stacks
-            .push(format!("{BOOTSTRAP_STACK} ({region})"));
+            .push(format!("{BOOTSTRAP_STACK} ({region}) (shared by every imgflex stack in this account and region)"));
     }
     out.data(&report)
+}
+
+/// Reserved concurrency 0: Lambda throttles every new invocation of the handler.
+async fn stop_renders(aws: &Aws, function: &str, out: &Output) -> Result<(), CliError> {
+    match aws
+        .lambda()
+        .put_function_concurrency()
+        .function_name(function)
+        .reserved_concurrent_executions(0)
+        .send()
+        .await
+    {
+        Ok(_) => {
+            out.status(format!(
+                "stopped new renders: `{function}` throttled (reserved concurrency 0)"
+            ));
+            Ok(())
+        }
+        Err(e) if crate::aws::error_code(&e) == Some("ResourceNotFoundException") => Ok(()),
+        Err(e) => Err(sdk_error(
+            &format!("cannot stop the handler `{function}`"),
+            e,
+        )),
+    }
+}
+
+/// Deletes every version in `bucket`; how many there were.
+async fn empty(s3: &aws_sdk_s3::Client, bucket: &str, out: &Output) -> Result<usize, CliError> {
+    if !buckets::exists(s3, bucket).await? {
+        return Ok(0);
+    }
+    let ids = buckets::list_versions(s3, bucket).await?;
+    out.status(format!("emptying s3://{bucket} ({} objects)", ids.len()));
+    buckets::delete(s3, bucket, ids, |_| {}).await
+}
+
+/// Empties and deletes a bucket, emptying again when an object arrived in between (a log
+/// delivery): at most five rounds.
+async fn empty_and_delete(d: &Doomed, out: &Output) -> Result<usize, CliError> {
+    let mut total = 0;
+    for round in 1..=5 {
+        total += empty(&d.s3, &d.bucket, out).await?;
+        match d.s3.delete_bucket().bucket(&d.bucket).send().await {
+            Ok(_) => return Ok(total),
+            Err(e) if crate::aws::error_code(&e) == Some("NoSuchBucket") => return Ok(total),
+            Err(e) if crate::aws::error_code(&e) == Some("BucketNotEmpty") && round < 5 => {
+                tokio::time::sleep(poll_interval(Duration::from_secs(2))).await;
+            }
+            Err(e) => return Err(sdk_error(&format!("cannot delete s3://{}", d.bucket), e)),
+        }
+    }
+    Ok(total)
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imgflex_handler::Settings;
-use imgflex_handler::pipeline::{Acceleration, Limits};
+use imgflex_handler::pipeline::Acceleration;
 use imgflex_handler::service::DEFAULT_MAX_RESPONSE_BYTES;
 use sha2::{Digest, Sha256};
 
@@ -70,7 +70,7 @@ pub fn run(args: DevArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliEr
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let settings = Settings {
         policy: policy.clone(),
-        limits: Limits::default(),
+        limits: policy.limits,
         max_response_bytes: args
             .max_response_bytes
             .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),

@@ -195,7 +195,7 @@ async fn status(args: StatusArgs, global: &GlobalArgs, out: &Output) -> Result<(
     let aws = Aws::connect(global).await?;
     let name = args.stack.stack_name;
     let region = aws.region().to_string();
-    let edge_name = edge_stack(&name);
+    let edge_name = edge_stack(&name, &region);
     let bootstrap = describe(&aws.cloudformation(), BOOTSTRAP_STACK).await?;
     let edge = describe(&aws.cloudformation_in(EDGE_REGION), &edge_name).await?;
     let deployed = Deployed::find(&aws, &name).await?;

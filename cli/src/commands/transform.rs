@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use imgflex_core::{Format, Route, route_target};
-use imgflex_handler::pipeline::{Limits, transform};
+use imgflex_handler::pipeline::transform;
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, TransformArgs};
@@ -70,7 +70,7 @@ pub fn run(args: TransformArgs, global: &GlobalArgs, out: &Output) -> Result<(),
     out.verbose(format_args!("key: {}", variant.uri()));
 
     let started = Instant::now();
-    let result = transform(&bytes, &variant.spec, &Limits::default()).map_err(|e| {
+    let result = transform(&bytes, &variant.spec, &policy.limits).map_err(|e| {
         CliError::new(format!(
             "`{}`: {e} (the handler answers {})",
             args.input.display(),

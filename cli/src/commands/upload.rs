@@ -306,8 +306,9 @@ pub fn run(args: UploadArgs, global: &GlobalArgs, out: &Output) -> Result<(), Cl
         )
         .exit();
     }
+    // The policy's limits are the handler's: an original refused here would fail there.
+    let limits = crate::config::load_policy(global.config.as_deref())?.limits;
     let planned = plan(&args)?;
-    let limits = Limits::default();
     let mut checked = Vec::new();
     let mut refused = Vec::new();
     for p in planned {

@@ -78,7 +78,7 @@ fn deploy_redeploy_change_status_and_destroy() {
         outcomes(&plan),
         pairs(&[
             ("imgflex-bootstrap", "previewed"),
-            ("imgflex-edge", "previewed"),
+            ("imgflex-eu-west-1-edge", "previewed"),
             ("imgflex", "previewed")
         ])
     );
@@ -101,7 +101,7 @@ fn deploy_redeploy_change_status_and_destroy() {
         outcomes(&first),
         pairs(&[
             ("imgflex-bootstrap", "created"),
-            ("imgflex-edge", "created"),
+            ("imgflex-eu-west-1-edge", "created"),
             ("imgflex", "created")
         ]),
         "{stderr}"
@@ -151,7 +151,7 @@ fn deploy_redeploy_change_status_and_destroy() {
         outcomes(&again),
         pairs(&[
             ("imgflex-bootstrap", "unchanged"),
-            ("imgflex-edge", "unchanged"),
+            ("imgflex-eu-west-1-edge", "unchanged"),
             ("imgflex", "unchanged")
         ]),
         "{stderr}"
@@ -239,9 +239,10 @@ fn deploy_redeploy_change_status_and_destroy() {
         json_ok(cli(&moto, home.path()).args(["destroy", "--region", REGION, "--yes"]));
     assert_eq!(
         report["deleted_stacks"],
-        serde_json::json!(["imgflex", "imgflex-edge"])
+        serde_json::json!(["imgflex", "imgflex-eu-west-1-edge"])
     );
-    assert_eq!(report["kept_originals"], serde_json::json!([originals, 1]));
+    assert_eq!(report["kept_originals"]["bucket"], originals.as_str());
+    assert_eq!(report["kept_originals"]["objects"], 1);
     let after = aws_state(&moto, &["inspect"]);
     assert_eq!(after["buckets"][&originals], before["buckets"][&originals]);
     assert!(after["buckets"].get(&variants).is_none(), "{after}");

@@ -12,6 +12,7 @@ mod deploy;
 mod dev;
 mod edge;
 mod ops;
+mod stack_config;
 mod templates;
 mod transform;
 mod url;

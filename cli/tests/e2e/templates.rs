@@ -65,6 +65,136 @@ fn list(y: &Yaml) -> Vec<String> {
     }
 }
 
+/// Each parameter's `Default` in a rendered template, as the string CloudFormation shows.
+pub(crate) fn defaults(template: &Path) -> std::collections::BTreeMap<String, String> {
+    let y = load(template.to_path_buf());
+    y["Parameters"]
+        .as_hash()
+        .unwrap()
+        .iter()
+        .filter_map(|(name, p)| {
+            let value = match &p["Default"] {
+                Yaml::String(v) => v.clone(),
+                Yaml::Integer(i) => i.to_string(),
+                Yaml::Boolean(b) => b.to_string(),
+                Yaml::BadValue => return None,
+                other => panic!("default {other:?}"),
+            };
+            Some((s(name).to_string(), value))
+        })
+        .collect()
+}
+
+#[test]
+fn the_stack_settings_have_their_resources() {
+    let (dir, _) = render(None);
+    let main = load(dir.path().join("main.yaml"));
+    let edge = load(dir.path().join("edge.yaml"));
+    let r = &main["Resources"];
+    let dist = &r["Distribution"]["Properties"]["DistributionConfig"];
+
+    // Origin Shield on every origin, only when a region is given.
+    for origin in dist["Origins"].as_vec().unwrap() {
+        let shield = format!("{:?}", origin["OriginShield"]);
+        assert!(
+            shield.contains("HasOriginShield") && shield.contains("OriginShieldRegion"),
+            "{:?}: {shield}",
+            origin["Id"]
+        );
+    }
+    assert!(format!("{:?}", dist["ViewerCertificate"]).contains("MinimumProtocolVersion"));
+    assert!(format!("{:?}", dist["Logging"]).contains("CloudFrontLogsBucketDomain"));
+
+    // A bucket of the team's own instead of a created one: the created bucket and its policy
+    // are conditional, and everything that names the originals follows the condition.
+    for name in ["OriginalsBucket", "OriginalsBucketPolicy"] {
+        assert_eq!(s(&r[name]["Condition"]), "CreateOriginalsBucket", "{name}");
+    }
+    let env = format!(
+        "{:?}",
+        r["ResizeFunction"]["Properties"]["Environment"]["Variables"]["IMGFLEX_ORIGINALS_BUCKET"]
+    );
+    assert!(
+        env.contains("CreateOriginalsBucket") && env.contains("OriginalsBucketName"),
+        "{env}"
+    );
+    for (name, st) in statements(&main) {
+        if name == "HandlerRole" && format!("{st:?}").contains("Originals") {
+            assert!(
+                format!("{:?}", st["Resource"]).contains("CreateOriginalsBucket"),
+                "{st:?}"
+            );
+        }
+    }
+    // The buckets a destroy keeps carry the tags the next deploy finds them by.
+    for (bucket, role) in [
+        ("OriginalsBucket", "originals"),
+        ("LogsBucket", "logs"),
+        ("VariantsBucket", "variants"),
+    ] {
+        let tags = format!("{:?}", r[bucket]["Properties"]["Tags"]);
+        for needle in ["imgflex:stack", "imgflex:region", "imgflex:role", role] {
+            assert!(tags.contains(needle), "{bucket}: {tags}");
+        }
+    }
+
+    // WAF: one IP set per list and family, each conditional; the rules in their order.
+    let er = &edge["Resources"];
+    let ipsets: Vec<(String, String)> = er
+        .as_hash()
+        .unwrap()
+        .iter()
+        .filter(|(_, res)| s(&res["Type"]) == "AWS::WAFv2::IPSet")
+        .map(|(name, res)| (s(name).to_string(), s(&res["Condition"]).to_string()))
+        .collect();
+    assert_eq!(ipsets.len(), 4, "{ipsets:?}");
+    for (name, condition) in &ipsets {
+        assert!(condition.starts_with("Has"), "{name}: {condition}");
+    }
+    let acl = er
+        .as_hash()
+        .unwrap()
+        .values()
+        .find(|res| s(&res["Type"]) == "AWS::WAFv2::WebACL")
+        .unwrap();
+    let rules = format!("{:?}", acl["Properties"]["Rules"]);
+    let order: Vec<usize> = [
+        "allow-ipv4",
+        "allow-ipv6",
+        "block-ipv4",
+        "block-ipv6",
+        "allow-countries",
+        "block-countries",
+        "rate-limit-per-ip",
+        "aws-common-rule-set",
+        "aws-known-bad-inputs",
+    ]
+    .iter()
+    .map(|name| {
+        rules
+            .find(&format!("\"{name}\""))
+            .unwrap_or_else(|| panic!("{name} missing"))
+    })
+    .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "rules out of order: {order:?}"
+    );
+    assert!(
+        rules.contains("GeoMatchStatement") && rules.contains("NotStatement"),
+        "{rules}"
+    );
+    assert!(rules.contains("IPSetReferenceStatement"), "{rules}");
+    // The CloudFront logs bucket of the regions that cannot receive them: conditional, tagged.
+    let cdn_logs = &er["CdnLogsBucket"];
+    assert_eq!(s(&cdn_logs["Condition"]), "CreateCdnLogsBucket");
+    assert!(format!("{:?}", cdn_logs["Properties"]["Tags"]).contains("cdn-logs"));
+    assert_ne!(
+        s(&cdn_logs["Properties"]["OwnershipControls"]["Rules"][0]["ObjectOwnership"]),
+        "BucketOwnerEnforced"
+    );
+}
+
 #[test]
 fn the_design_facts_are_in_the_templates() {
     let (dir, report) = render(None);
