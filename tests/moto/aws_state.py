@@ -342,6 +342,14 @@ def bucket_tags(client, bucket):
     return {t["Key"]: t["Value"] for t in tags}
 
 
+def delete_stack(client, stack, region):
+    """A stack deleted behind imgflex's back (or by a `destroy` that died right after): its
+    retained buckets stay, as on AWS."""
+    cfn = client("cloudformation", region)
+    cfn.delete_stack(StackName=stack)
+    return {"ok": True}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
@@ -369,6 +377,7 @@ def main():
         "bucket-policy": lambda: bucket_policy(client, a.args[0]),
         "owned-bucket": lambda: owned_bucket(client, a.args[0]),
         "bucket-tags": lambda: bucket_tags(client, a.args[0]),
+        "delete-stack": lambda: delete_stack(client, a.args[0], a.args[1]),
     }
     json.dump(commands[a.command](), sys.stdout)
 

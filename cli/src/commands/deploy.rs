@@ -227,6 +227,62 @@ fn check_handler_zip(zip: &Path, arch: Arch) -> Result<(), CliError> {
     })
 }
 
+/// Lambda keeps this much of an account's concurrency unreserved, whatever is asked.
+const UNRESERVED_FLOOR: i64 = 100;
+
+/// How much concurrency the handler can reserve: what the account has unreserved, plus what
+/// the handler holds already, less the floor Lambda keeps.
+fn reservable(unreserved: i64, held: i64) -> i64 {
+    (unreserved + held - UNRESERVED_FLOOR).max(0)
+}
+
+/// A reservation the account cannot give fails the stack halfway; refuse it up front.
+/// Accounts (and emulators) that do not answer GetAccountSettings are not blocked by it.
+async fn check_concurrency(
+    aws: &Aws,
+    reserved: &Setting<u32>,
+    function: &str,
+    out: &Output,
+) -> Result<(), CliError> {
+    if reserved.value == 0 {
+        return Ok(());
+    }
+    let lambda = aws.lambda();
+    let unreserved = match lambda.get_account_settings().send().await {
+        Ok(r) => r
+            .account_limit()
+            .and_then(|l| l.unreserved_concurrent_executions()),
+        Err(e) => {
+            out.verbose(format!(
+                "could not read the account's Lambda concurrency ({}); not checking handler.reserved_concurrency",
+                imgflex_core::error_chain(&e)
+            ));
+            None
+        }
+    };
+    let Some(unreserved) = unreserved else {
+        return Ok(());
+    };
+    let held = match lambda
+        .get_function_concurrency()
+        .function_name(function)
+        .send()
+        .await
+    {
+        Ok(r) => r.reserved_concurrent_executions().unwrap_or(0),
+        Err(_) => 0,
+    };
+    let can = reservable(i64::from(unreserved), i64::from(held));
+    if i64::from(reserved.value) > can {
+        return Err(CliError::new(format!(
+            "`handler.reserved_concurrency` is {} ({}), but this account can reserve at most {can} for the handler: {unreserved} of its concurrency is unreserved, and Lambda keeps {UNRESERVED_FLOOR} of that for unreserved functions",
+            reserved.value, reserved.source
+        ))
+        .hint("lower it (0 means no reservation), or ask AWS for a higher \"Concurrent executions\" quota in Service Quotas"));
+    }
+    Ok(())
+}
+
 fn found(what: &str) -> Source {
     Source::Found(what.to_string())
 }
@@ -386,6 +442,13 @@ async fn deploy(
     if let Some(domain) = &settings.domain {
         check_certificate(&aws, domain).await?;
     }
+    check_concurrency(
+        &aws,
+        &settings.reserved_concurrency,
+        &format!("{name}-resize"),
+        out,
+    )
+    .await?;
     let choices = Choices {
         yes: args.yes,
         dry_run: args.dry_run,
@@ -705,6 +768,16 @@ mod tests {
 
     // The edge function's 10 KB is reached first by any policy `imgflex.toml` can express
     // today (e2e: stack_config.rs), so these limits are checked here on the JSON itself.
+    #[test]
+    fn a_reservation_leaves_lambdas_floor() {
+        // A new account: 1000 in all, nothing reserved yet.
+        assert_eq!(reservable(1000, 0), 900);
+        // The handler already holds 50: it may keep them and take 900 more.
+        assert_eq!(reservable(950, 50), 900);
+        // An account with the new-account limit of 10 can reserve nothing.
+        assert_eq!(reservable(10, 0), 0);
+    }
+
     #[test]
     fn the_policy_is_sized_as_a_parameter_and_as_the_environment() {
         assert!(check_policy_size("{}", "imgflex.toml").is_ok());

@@ -347,6 +347,114 @@ fn destroy_then_deploy_reuses_the_retained_originals() {
 }
 
 #[test]
+fn a_rerun_of_destroy_finishes_what_an_interrupted_one_left() {
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let zip = fake_zip(&moto, home.path());
+    state(&moto, &["edge-resources", "imgflex"]);
+    let (first, stderr) = json_ok(&mut deploy(&moto, home.path(), &zip, "imgflex", &["--yes"]));
+    let originals = first["originals_bucket"].as_str().unwrap().to_string();
+    let after_deploy = state(&moto, &["inspect"]);
+    let logs = after_deploy["buckets"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|b| b.contains("logsbucket"))
+        .unwrap_or_else(|| panic!("no logs bucket: {after_deploy}\n{stderr}"))
+        .clone();
+    let photo = workspace_root().join("tests/fixtures/rotated-exif6.jpg");
+    state(
+        &moto,
+        &[
+            "put",
+            &logs,
+            "cloudfront/E1.2026-12-01-00.abc.gz",
+            photo.to_str().unwrap(),
+        ],
+    );
+    // The main stack is gone, its retained logs bucket (with a late delivery) and the edge
+    // stack are not: what a destroy that died after deleting the stack leaves.
+    state(&moto, &["delete-stack", "imgflex", REGION]);
+
+    let (report, stderr) = json_ok(
+        aws_cli(&moto.endpoint, home.path()).args(["destroy", "--region", REGION, "--yes"]),
+    );
+    let emptied: Vec<&str> = report["emptied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["bucket"].as_str().unwrap())
+        .collect();
+    assert_eq!(emptied, [logs.as_str()], "{report}\n{stderr}");
+    assert_eq!(
+        report["deleted_stacks"],
+        serde_json::json!(["imgflex-eu-west-1-edge"])
+    );
+    assert_eq!(report["kept_originals"]["bucket"], originals.as_str());
+    let after = state(&moto, &["inspect"]);
+    assert!(after["buckets"].get(&logs).is_none(), "{after}");
+    assert!(after["buckets"].get(&originals).is_some(), "{after}");
+
+    // Nothing left to do: it says so, and names what it keeps.
+    let (code, text, _) =
+        run(aws_cli(&moto.endpoint, home.path()).args(["destroy", "--region", REGION, "--yes"]));
+    assert_eq!(code, 0);
+    assert!(text.contains("nothing to destroy"), "{text}");
+    assert!(text.contains(&originals), "{text}");
+}
+
+#[test]
+fn where_cloudfront_cannot_log_the_logs_go_to_us_east_1() {
+    const CAPE_TOWN: &str = "af-south-1";
+    let moto = Moto::start();
+    let home = tempfile::tempdir().unwrap();
+    let zip = fake_zip(&moto, home.path());
+    crate::support::aws_state(&moto.endpoint, CAPE_TOWN, &["edge-resources", "imgflex"]);
+    let (summary, stderr) = json_ok(
+        aws_cli(&moto.endpoint, home.path())
+            .args(["deploy", "--region", CAPE_TOWN, "--yes", "--handler-zip"])
+            .arg(&zip),
+    );
+    let note = summary["cdn_logs_note"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{summary}\n{stderr}"));
+    assert!(
+        note.contains("cannot deliver standard logs to a bucket in af-south-1"),
+        "{note}"
+    );
+    assert!(note.contains("us-east-1"), "{note}");
+    let edge = crate::support::aws_state(
+        &moto.endpoint,
+        "us-east-1",
+        &["parameters", "imgflex-af-south-1-edge", "us-east-1"],
+    );
+    assert_eq!(edge["CreateLogsBucket"], "true");
+    let main = crate::support::aws_state(
+        &moto.endpoint,
+        CAPE_TOWN,
+        &["parameters", "imgflex", CAPE_TOWN],
+    );
+    let domain = main["CloudFrontLogsBucketDomain"].as_str().unwrap();
+    let bucket = domain
+        .strip_suffix(".s3.amazonaws.com")
+        .unwrap_or_else(|| panic!("{domain}"));
+    let tags = state(&moto, &["bucket-tags", bucket]);
+    assert_eq!(tags["imgflex:role"], "cdn-logs", "{tags}");
+    // Origin Shield: AWS's choice for Cape Town is Ireland.
+    assert_eq!(main["OriginShieldRegion"], "eu-west-1");
+
+    let (report, stderr) = json_ok(
+        aws_cli(&moto.endpoint, home.path()).args(["destroy", "--region", CAPE_TOWN, "--yes"]),
+    );
+    let emptied = report["emptied"].to_string();
+    assert!(
+        emptied.contains(bucket) && emptied.contains("us-east-1"),
+        "{emptied}\n{stderr}"
+    );
+    assert!(state(&moto, &["inspect"])["buckets"].get(bucket).is_none());
+}
+
+#[test]
 fn a_teams_own_bucket_keeps_its_policy_and_is_never_deleted() {
     let moto = Moto::start();
     let home = tempfile::tempdir().unwrap();
