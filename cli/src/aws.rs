@@ -9,8 +9,10 @@ use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_cloudformation::config::http::HttpResponse;
 use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::config::ProvideCredentials;
+use aws_types::request_id::RequestId;
 
 use imgflex_core::error_chain as chain;
 
@@ -66,6 +68,7 @@ impl Aws {
             .timeout_config(timeouts())
             .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS));
         if let Some(region) = &global.region {
+            check_region(region, "--region")?;
             loader = loader.region(Region::new(region.clone()));
         }
         if let Some(profile) = &global.profile {
@@ -94,6 +97,7 @@ impl Aws {
                  or set `region` in your profile with `aws configure`",
             )
         })?;
+        check_region(&region, "the configured region (AWS_REGION or the profile)")?;
         let provider = config.credentials_provider().ok_or_else(no_credentials)?;
         if let Err(e) = provider.provide_credentials().await {
             let why = chain(&e);
@@ -210,6 +214,17 @@ async fn check_profile(profile: &str) -> Result<(), CliError> {
     Ok(())
 }
 
+/// A region code's shape, checked before any call (see `regions::is_region_code`).
+pub fn check_region(region: &str, from: &str) -> Result<(), CliError> {
+    if crate::regions::is_region_code(region) {
+        return Ok(());
+    }
+    Err(CliError::new(format!(
+        "`{region}` ({from}) is not an AWS region"
+    ))
+    .hint("use a region code such as `us-east-1` or `eu-west-1` (`aws ec2 describe-regions` lists them)"))
+}
+
 const NO_CREDENTIALS_HINT: &str = "run `aws configure` (or `aws sso login --profile NAME` and pass \
      `--profile NAME`), or set `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`";
 
@@ -227,17 +242,43 @@ pub fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&s
 
 /// One clear message for a failed AWS call: `what` was being done, then why, then how to
 /// fix the failures users can fix (credentials, permissions, reaching the endpoint).
-pub fn sdk_error<E, R>(what: &str, err: SdkError<E, R>) -> CliError
+pub fn sdk_error<E>(what: &str, err: SdkError<E, HttpResponse>) -> CliError
 where
     E: ProvideErrorMetadata + StdError + 'static,
-    R: std::fmt::Debug,
 {
-    match &err {
+    let detail = chain(&err);
+    let request = err.request_id().map(str::to_string);
+    let with_id = |message: String| match &request {
+        Some(id) => format!("{message} (request id {id})"),
+        None => message,
+    };
+    let cli_error = sdk_error_message(what, &err, &with_id);
+    cli_error.detail(detail)
+}
+
+fn sdk_error_message<E>(
+    what: &str,
+    err: &SdkError<E, HttpResponse>,
+    with_id: &dyn Fn(String) -> String,
+) -> CliError
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    match err {
         SdkError::ServiceError(service) => {
             let e = service.err();
-            let code = e.code().unwrap_or("error");
-            let message = e.message().unwrap_or("no message");
-            let err = CliError::new(format!("{what}: {code}: {message}"));
+            let status = service.raw().status().as_u16();
+            // A service answer without a code or message (an HTML error page, an endpoint
+            // that is not AWS's) is told by its HTTP status.
+            let code = e
+                .code()
+                .map_or_else(|| format!("HTTP {status}"), str::to_string);
+            let message = e.message().map_or_else(
+                || "(the service gave no message)".to_string(),
+                str::to_string,
+            );
+            let err = CliError::new(with_id(format!("{what}: {code}: {message}")));
+            let code = code.as_str();
             match code {
                 "ExpiredToken"
                 | "ExpiredTokenException"
@@ -257,19 +298,19 @@ where
         SdkError::TimeoutError(_) => CliError::new(format!(
             "{what}: AWS did not answer in time ({MAX_ATTEMPTS} attempts, {} s each): {}",
             READ_TIMEOUT.as_secs(),
-            chain(&err)
+            chain(err)
         ))
         .hint("check the network (and `--endpoint-url`, if you passed one), then run again"),
         SdkError::DispatchFailure(d) if d.is_timeout() => CliError::new(format!(
             "{what}: AWS did not answer in time ({MAX_ATTEMPTS} attempts): {}",
-            chain(&err)
+            chain(err)
         ))
         .hint("check the network (and `--endpoint-url`, if you passed one), then run again"),
         SdkError::DispatchFailure(_) => {
-            CliError::new(format!("{what}: cannot reach AWS: {}", chain(&err)))
+            CliError::new(format!("{what}: cannot reach AWS: {}", chain(err)))
                 .hint("check the network (and `--endpoint-url`, if you passed one)")
         }
-        _ => CliError::new(format!("{what}: {}", chain(&err))),
+        _ => CliError::new(with_id(format!("{what}: {}", chain(err)))),
     }
 }
 

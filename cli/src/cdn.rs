@@ -30,6 +30,33 @@ pub fn targets(paths: &[String]) -> Result<Vec<Target>, CliError> {
         .collect()
 }
 
+/// The host of a PATH given as a URL (`https://HOST/…`), lowercased; `None` for a path.
+pub fn url_host(path: &str) -> Option<String> {
+    let rest = path
+        .strip_prefix("https://")
+        .or_else(|| path.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    Some(host.to_ascii_lowercase())
+}
+
+/// Refuses a URL on another host than the distribution's (its domain and aliases): its
+/// path would be invalidated here, which is not what the user meant.
+pub fn check_hosts(paths: &[String], hosts: &[String], distribution: &str) -> Result<(), CliError> {
+    for p in paths {
+        if let Some(host) = url_host(p)
+            && !hosts.iter().any(|h| h.eq_ignore_ascii_case(&host))
+        {
+            return Err(CliError::new(format!(
+                "`{p}` is on {host}, not on this stack's distribution {distribution} ({}); nothing was done",
+                hosts.join(", ")
+            ))
+            .hint("give the path alone (`/photos/cat.jpg`), or a URL of this distribution"));
+        }
+    }
+    Ok(())
+}
+
 /// The CloudFront paths covering `targets`, without duplicates, in the order given.
 pub fn invalidation_paths(targets: &[Target]) -> Result<Vec<String>, CliError> {
     let mut paths: Vec<String> = Vec::new();
@@ -47,6 +74,48 @@ pub fn invalidation_paths(targets: &[Target]) -> Result<Vec<String>, CliError> {
         .hint("invalidate a common prefix instead (`/photos/*`), or split the list"));
     }
     Ok(paths)
+}
+
+/// Targets that one invalidation can take: `targets` themselves when their paths fit, else
+/// their folders, one level shallower at a time, down to everything (`/*`). Invalidating
+/// more than was replaced costs cache misses; too many paths would cost the invalidation.
+pub fn widen(targets: &[Target]) -> Vec<Target> {
+    let fits = |t: &[Target]| invalidation_paths(t).is_ok();
+    if fits(targets) {
+        return targets.to_vec();
+    }
+    let keys: Vec<&str> = targets
+        .iter()
+        .map(|t| match t {
+            Target::Original(k) | Target::Prefix(k) | Target::Variant(k) => k.as_str(),
+        })
+        .collect();
+    let deepest = keys
+        .iter()
+        .map(|k| k.matches('/').count())
+        .max()
+        .unwrap_or(0);
+    for depth in (1..=deepest).rev() {
+        let mut folders: Vec<Target> = Vec::new();
+        for key in &keys {
+            let folder: Vec<&str> = key.split('/').take(depth).collect();
+            // A key with fewer folders than `depth` is its own folder at its depth.
+            let prefix = if key.matches('/').count() >= depth {
+                format!("{}/", folder.join("/"))
+            } else {
+                key.rsplit_once('/')
+                    .map_or_else(String::new, |(dir, _)| format!("{dir}/"))
+            };
+            let t = Target::Prefix(prefix);
+            if !folders.contains(&t) {
+                folders.push(t);
+            }
+        }
+        if fits(&folders) {
+            return folders;
+        }
+    }
+    vec![Target::Prefix(String::new())]
 }
 
 /// Sends one invalidation; its id and status.
@@ -166,6 +235,46 @@ mod tests {
             paths(&["/my%20cat.jpg"]),
             vec!["/my%20cat.jpg", "/_v/my%20cat.jpg/*"]
         );
+    }
+
+    #[test]
+    fn too_many_originals_widen_to_their_folders() {
+        let originals = |n: usize, dir: &str| -> Vec<Target> {
+            (0..n)
+                .map(|i| Target::Original(format!("{dir}{i}.jpg")))
+                .collect()
+        };
+        // 15 originals: 15 wildcards, as they are.
+        let few = originals(15, "photos/a/");
+        assert_eq!(widen(&few), few);
+        // 16: one folder, two wildcards.
+        let many = originals(16, "photos/a/");
+        assert_eq!(widen(&many), [Target::Prefix("photos/a/".into())]);
+        assert!(invalidation_paths(&widen(&many)).is_ok());
+        // Ten folders of two: too many folders (20 wildcards), so their parent.
+        let spread: Vec<Target> = (0..10)
+            .flat_map(|d| originals(2, &format!("photos/{d}/")))
+            .collect();
+        assert_eq!(widen(&spread), [Target::Prefix("photos/".into())]);
+        // Top-level files, too many: everything.
+        assert_eq!(widen(&originals(16, "")), [Target::Prefix(String::new())]);
+    }
+
+    #[test]
+    fn a_url_must_be_on_the_distribution() {
+        let hosts = vec![
+            "d1.cloudfront.net".to_string(),
+            "img.example.com".to_string(),
+        ];
+        let ok = |p: &str| check_hosts(&[p.to_string()], &hosts, "E1").is_ok();
+        assert!(ok("/photos/cat.jpg"));
+        assert!(ok("photos/*"));
+        assert!(ok("https://d1.cloudfront.net/cat.jpg?w=1"));
+        assert!(ok("https://IMG.example.com:443/cat.jpg"));
+        assert!(!ok("https://example.com/x.jpg"));
+        assert!(!ok("http://d2.cloudfront.net/x.jpg"));
+        assert_eq!(url_host("https://a.b/c").as_deref(), Some("a.b"));
+        assert_eq!(url_host("/c"), None);
     }
 
     #[test]

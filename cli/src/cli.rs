@@ -24,31 +24,52 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// AWS region of the stack [default: from the profile, or AWS_REGION]
-    #[arg(long, global = true, value_name = "REGION")]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        global = true,
+        value_name = "REGION"
+    )]
     pub region: Option<String>,
 
     /// AWS named profile [default: AWS_PROFILE, or `default`]
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        global = true,
+        value_name = "NAME"
+    )]
     pub profile: Option<String>,
 
     /// Send AWS API calls here instead of AWS (a moto server in tests)
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        global = true,
+        value_name = "URL"
+    )]
     pub endpoint_url: Option<String>,
 
     /// How results are printed on stdout
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(help_heading = "Global options", long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 
     /// Say more on stderr (repeat for more)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    #[arg(help_heading = "Global options", short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 
     /// Print nothing but results and errors
-    #[arg(short, long, global = true)]
+    #[arg(help_heading = "Global options", short, long, global = true)]
     pub quiet: bool,
 
     /// The policy file [default: ./imgflex.toml if present, else built-in defaults]
-    #[arg(long, global = true, value_name = "FILE", env = "IMGFLEX_CONFIG")]
+    #[arg(
+        help_heading = "Global options",
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "IMGFLEX_CONFIG"
+    )]
     pub config: Option<PathBuf>,
 
     /// How often to poll AWS for progress (change sets, stack events, invalidations), in
@@ -74,12 +95,29 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the whole request path on this machine: the edge rewrite, a cache, the handler
+    ///
+    /// Serves http://127.0.0.1:PORT/{key}?w=…, exactly as the deployed stack answers it: the
+    /// edge's URL grammar and policy (400 for junk), the canonical variant key as the cache
+    /// key, a folder as the variants bucket, and on a miss the resize Lambda's own code, in
+    /// process. Responses say `x-imgflex-cache: HIT|MISS` and the key in `x-imgflex-key`.
+    /// Identical concurrent misses are rendered once. `/` is a page to try URLs on; one line
+    /// per request is logged on stderr. No AWS account, no Docker.
+    ///
+    /// Examples:
+    ///   imgflex dev                                  # the built-in sample images
+    ///   imgflex dev --originals ./photos --port 9000
+    ///   curl -sI 'http://127.0.0.1:8080/rocket.jpg?w=300&fm=webp'
+    #[command(verbatim_doc_comment)]
+    Dev(DevArgs),
+
     /// Show what the edge does with a URL: the canonical variant key, or the 400 it answers
     ///
     /// Examples:
     ///   imgflex url photos/cat.jpg 'w=400&h=300&fm=webp'
     ///   imgflex url '/photos/cat.jpg?w=400&fm=auto' --accept 'image/avif,image/webp'
     ///   imgflex url /photos/cat.jpg/w_400,c_fill/cat.webp --output json
+    #[command(verbatim_doc_comment)]
     Url(UrlArgs),
 
     /// Write the CloudFormation templates, with the edge function generated from the policy,
@@ -102,7 +140,8 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Transform(TransformArgs),
 
-    /// Measure the pipeline on a folder of images, the way ../shared/bench measures sharp
+    /// Measure the pipeline on a folder of images, op by op, as a sharp benchmark measures
+    /// sharp
     ///
     /// Runs each op (thumb, card, hero, avif, png-small, decode-only) on every image,
     /// single-threaded, input in memory, and reports the median time, output bytes and size,
@@ -188,6 +227,17 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Invalidate(InvalidateArgs),
 
+    /// Print the `srcset` and `<img>` a front end needs for an original already in place
+    ///
+    /// Reads the original's dimensions from the originals bucket and offers the policy's
+    /// widths (or 320 to 1920) up to the original's own, each with `fm=auto`.
+    ///
+    /// Examples:
+    ///   imgflex srcset photos/cat.jpg
+    ///   imgflex srcset photos/cat.jpg --output json
+    #[command(verbatim_doc_comment)]
+    Srcset(SrcsetArgs),
+
     /// Delete the stored variants of originals (never the originals), then invalidate them
     ///
     /// The next request renders each variant again from its original. Only the variants
@@ -200,21 +250,21 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Purge(PurgeArgs),
 
-    /// Run the whole request path on this machine: the edge rewrite, a cache, the handler
-    ///
-    /// Serves http://127.0.0.1:PORT/{key}?w=…, exactly as the deployed stack answers it: the
-    /// edge's URL grammar and policy (400 for junk), the canonical variant key as the cache
-    /// key, a folder as the variants bucket, and on a miss the resize Lambda's own code, in
-    /// process. Responses say `x-imgflex-cache: HIT|MISS` and the key in `x-imgflex-key`.
-    /// Identical concurrent misses are rendered once. `/` is a page to try URLs on; one line
-    /// per request is logged on stderr. No AWS account, no Docker.
+    /// Print the shell completion script for SHELL on stdout
     ///
     /// Examples:
-    ///   imgflex dev                                  # the built-in sample images
-    ///   imgflex dev --originals ./photos --port 9000
-    ///   curl -sI 'http://127.0.0.1:8080/rocket.jpg?w=300&fm=webp'
+    ///   imgflex completions bash > ~/.local/share/bash-completion/completions/imgflex
+    ///   imgflex completions zsh > "${fpath[1]}/_imgflex"
+    ///   imgflex completions fish > ~/.config/fish/completions/imgflex.fish
     #[command(verbatim_doc_comment)]
-    Dev(DevArgs),
+    Completions(CompletionsArgs),
+
+    /// Print the man page (roff) on stdout
+    ///
+    /// Examples:
+    ///   imgflex man > ~/.local/share/man/man1/imgflex.1 && man imgflex
+    #[command(verbatim_doc_comment)]
+    Man,
 }
 
 /// Where the day-to-day commands find the deployment: the stack's outputs, unless given.
@@ -242,7 +292,7 @@ pub struct UploadArgs {
     #[arg(required = true, value_name = "FILE|DIR")]
     pub paths: Vec<PathBuf>,
 
-    /// Prepended to every key (`photos/` puts cat.jpg at photos/cat.jpg)
+    /// The folder the keys go into: `photos` (or `photos/`) puts cat.jpg at photos/cat.jpg
     #[arg(long, value_name = "P", default_value = "")]
     pub prefix: String,
 
@@ -257,6 +307,16 @@ pub struct UploadArgs {
     /// Check and list what would be uploaded, upload nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    #[command(flatten)]
+    pub location: LocationArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SrcsetArgs {
+    /// The original's key (`photos/cat.jpg`, or its CDN URL)
+    #[arg(value_name = "KEY")]
+    pub key: String,
 
     #[command(flatten)]
     pub location: LocationArgs,
@@ -387,6 +447,13 @@ pub enum Arch {
 }
 
 #[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
 pub struct RenderArgs {
     /// Directory to write into (created if missing)
     #[arg(long, value_name = "DIR", default_value = "imgflex-rendered")]
@@ -401,7 +468,8 @@ pub struct TransformArgs {
     /// The query string, as in a URL without the `?` (`w=300&fm=webp`)
     pub query: String,
 
-    /// Where to write the result
+    /// Where to write the result; `-` writes the image to stdout (and the report to stderr).
+    /// The input file itself is refused
     #[arg(short = 'o', long = "out", value_name = "FILE")]
     pub output_file: PathBuf,
 
@@ -412,7 +480,7 @@ pub struct TransformArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Folder of images [default: the current directory]
+    /// Folder of images (the checkout's tests/fixtures/corpus has 16)
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub corpus: PathBuf,
 
@@ -420,11 +488,13 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', value_name = "OPS")]
     pub ops: Vec<String>,
 
-    /// Timed runs per cell, after one warm-up; the median is reported [AVIF: at most 5]
+    /// Timed runs per cell, after one warm-up; the median is reported (AVIF cells run at
+    /// most 5)
     #[arg(long, default_value_t = 9, value_name = "N")]
     pub reps: usize,
 
-    /// Also write the rows as JSON (the shape ../shared/bench/compare.py reads)
+    /// Also write the rows as JSON (one object per cell: image, op, median ms, bytes, size,
+    /// peak RSS), the shape a comparison with sharp's rows reads
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 

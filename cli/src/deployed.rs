@@ -119,6 +119,24 @@ async fn distribution_by_comment(aws: &Aws, stack: &str) -> Result<Option<String
     }
 }
 
+/// Every host a distribution answers on: its cloudfront.net domain and its aliases.
+pub async fn distribution_hosts(aws: &Aws, id: &str) -> Result<Vec<String>, CliError> {
+    match aws.cloudfront().get_distribution().id(id).send().await {
+        Ok(r) => Ok(r
+            .distribution()
+            .map(|d| {
+                let mut hosts = vec![d.domain_name().to_string()];
+                if let Some(aliases) = d.distribution_config().and_then(|c| c.aliases()) {
+                    hosts.extend(aliases.items().iter().cloned());
+                }
+                hosts
+            })
+            .unwrap_or_default()),
+        Err(e) if crate::aws::error_code(&e) == Some("NoSuchDistribution") => Ok(Vec::new()),
+        Err(e) => Err(sdk_error(&format!("cannot read distribution `{id}`"), e)),
+    }
+}
+
 /// The domain a distribution answers on.
 pub async fn distribution_domain(aws: &Aws, id: &str) -> Result<Option<String>, CliError> {
     match aws.cloudfront().get_distribution().id(id).send().await {

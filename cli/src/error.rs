@@ -9,6 +9,9 @@ use std::fmt;
 pub struct CliError {
     pub message: String,
     pub hint: Option<String>,
+    /// Everything known about the cause (an SDK error's whole chain, its request id), shown
+    /// with `-v` and in the JSON error.
+    pub detail: Option<String>,
     /// Already printed as data (`--output json`), so only the exit code remains.
     pub reported: bool,
 }
@@ -18,12 +21,18 @@ impl CliError {
         CliError {
             message: message.into(),
             hint: None,
+            detail: None,
             reported: false,
         }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> CliError {
         self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> CliError {
+        self.detail = Some(detail.into());
         self
     }
 

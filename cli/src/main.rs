@@ -17,6 +17,7 @@ mod files;
 mod output;
 mod regions;
 mod retained;
+mod srcset;
 mod stack;
 mod stack_config;
 mod templates;

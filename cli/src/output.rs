@@ -35,6 +35,18 @@ impl Output {
         }
     }
 
+    /// Prints a result on stderr, as text or JSON: for when stdout carries data of its own
+    /// (`transform -o -`).
+    pub fn report<T: Serialize + Display>(&self, value: &T) {
+        match self.format {
+            OutputFormat::Text => eprintln!("{value}"),
+            OutputFormat::Json => match serde_json::to_string(value) {
+                Ok(json) => eprintln!("{json}"),
+                Err(e) => eprintln!("cannot encode the report: {e}"),
+            },
+        }
+    }
+
     /// Prints JSON whatever the format: for results that only exist for scripts.
     pub fn json<T: Serialize>(&self, value: &T) -> Result<(), CliError> {
         let mut stdout = std::io::stdout().lock();
@@ -81,9 +93,24 @@ impl Output {
         Some(bar)
     }
 
+    /// A failure: always as text on stderr (unless already given as data), and with
+    /// `--output json` also as one JSON object on stdout, so a script reading stdout sees
+    /// every outcome, `{"error": {"message", "hint", "detail"}}`.
     pub fn error(&self, err: &CliError) {
-        if !err.reported || self.format == OutputFormat::Text {
-            eprintln!("{err}");
+        if err.reported && self.format == OutputFormat::Json {
+            return;
+        }
+        eprintln!("{err}");
+        if self.verbose > 0
+            && let Some(detail) = &err.detail
+        {
+            eprintln!("  detail: {detail}");
+        }
+        if self.format == OutputFormat::Json {
+            let doc = serde_json::json!({
+                "error": {"message": err.message, "hint": err.hint, "detail": err.detail}
+            });
+            let _ = self.json(&doc);
         }
     }
 }

@@ -67,9 +67,52 @@ pub fn cdn_logs_stay_in_region(region: &str) -> bool {
     !NO_CDN_LOGS_REGIONS.contains(&region)
 }
 
+/// Whether `region` is shaped like an AWS region code: a partition word, one or more words,
+/// and a number (`us-east-1`, `ap-southeast-4`, `us-gov-west-1`, `eusc-de-east-1`). A typo
+/// (`mars-1`, `eu-west`, `EU-WEST-1`) is refused before any call, where the SDK would only
+/// fail to reach an endpoint that does not exist. A region AWS opens later still passes.
+pub fn is_region_code(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    let Some((number, words)) = parts.split_last() else {
+        return false;
+    };
+    words.len() >= 2
+        && (1..=2).contains(&number.len())
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+        && words[0].len() >= 2
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn region_codes() {
+        for ok in [
+            "us-east-1",
+            "ap-southeast-4",
+            "us-gov-west-1",
+            "eusc-de-east-1",
+            "il-central-1",
+        ] {
+            assert!(is_region_code(ok), "{ok}");
+        }
+        for bad in [
+            "mars-1",
+            "eu-west",
+            "EU-WEST-1",
+            "eu-west-1 ",
+            "",
+            "eu--1",
+            "eu-west-100",
+            "e-west-1",
+        ] {
+            assert!(!is_region_code(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn every_mapping_lands_on_an_origin_shield_region() {

@@ -1,17 +1,20 @@
 // Drives headless Chromium through imgflex dev's page: load `/`, wait for the first variant,
 // type a new width into the width field, and report the image the page shows before and
-// after. The DevTools protocol runs over a pipe (--remote-debugging-pipe: JSON messages
-// separated by NUL on file descriptors 3 and 4), so no WebSocket client is needed.
+// after, how the panes lay it out, and a screenshot; then ask for a width the policy refuses
+// and report what the page says. The DevTools protocol runs over a pipe
+// (--remote-debugging-pipe: JSON messages separated by NUL on file descriptors 3 and 4), so
+// no WebSocket client is needed.
 //
-//   node tests/dev/page_check.mjs CHROMIUM http://127.0.0.1:PORT/ NEW_WIDTH
+//   node tests/dev/page_check.mjs CHROMIUM http://127.0.0.1:PORT/ NEW_WIDTH [SCREENSHOTS_DIR]
 //
-// Prints one JSON line {before, after}; exits non-zero with a message on any failure.
+// Prints one JSON line {before, after, layout, refused}; exits non-zero with a message on
+// any failure.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const [, , chromium, pageUrl, width] = process.argv;
+const [, , chromium, pageUrl, width, screenshots] = process.argv;
 if (!chromium || !pageUrl || !width) {
   console.error('usage: page_check.mjs CHROMIUM URL NEW_WIDTH');
   process.exit(2);
@@ -25,6 +28,8 @@ const browser = spawn(
     '--no-sandbox', // CI runs as root, where Chromium's sandbox cannot start
     '--disable-gpu',
     '--no-first-run',
+    '--window-size=1400,1000',
+    '--hide-scrollbars',
     '--remote-debugging-pipe',
     `--user-data-dir=${profile}`,
     'about:blank',
@@ -141,8 +146,47 @@ async function main() {
     `() => { const s = (${shown})(); return s && s.url.includes('w=${Number(width)}') ? s : null; }`,
     `the variant at w=${width}`,
   );
+  // Wait for the comparison to hold the new variant too.
+  await waitFor(`() => {
+    const v = document.getElementById('compare-variant');
+    return v.complete && v.naturalWidth === ${Number(width)} ? true : null;
+  }`, 'the comparison');
+  // How it is laid out: the original within its pane, the comparison's two images at one
+  // size, the figures beside the variant.
+  const layout = await evaluate(`(() => {
+    const el = (id) => document.getElementById(id);
+    const original = el('original');
+    const frame = original.parentElement;
+    const under = el('compare-original');
+    const over = el('compare-variant');
+    return {
+      originalWidth: original.clientWidth,
+      originalFrameWidth: frame.clientWidth,
+      originalNatural: original.naturalWidth,
+      scale: el('original-scale').textContent,
+      saved: el('saved').textContent,
+      cacheControl: el('cache-control').textContent,
+      vary: el('vary').textContent,
+      compare: [under.clientWidth, under.clientHeight, over.clientWidth, over.clientHeight],
+      messageHidden: el('variant-message').hidden,
+    };
+  })()`);
+  const shot = async (name) => {
+    if (!screenshots) return;
+    const { data } = await send('Page.captureScreenshot', { format: 'png' }, sessionId);
+    writeFileSync(join(screenshots, name), Buffer.from(data, 'base64'));
+  };
+  await shot('page.png');
+  // A width over the policy's maximum: the edge's 400, said where the image would be.
+  await evaluate(`(() => { const w = document.getElementById('w'); w.focus(); w.value = ''; })()`);
+  await send('Input.insertText', { text: '99999' }, sessionId);
+  const refused = await waitFor(`() => {
+    const m = document.getElementById('variant-message');
+    return !m.hidden && m.textContent.startsWith('400') ? { message: m.textContent, broken: !!document.getElementById('variant').getAttribute('src') } : null;
+  }`, 'the refusal');
+  await shot('refused.png');
   if (errors.length > 0) throw new Error(`the page threw: ${errors.join('; ')}`);
-  console.log(JSON.stringify({ before, after }));
+  console.log(JSON.stringify({ before, after, layout, refused }));
 }
 
 main().then(

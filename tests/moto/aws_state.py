@@ -350,6 +350,19 @@ def delete_stack(client, stack, region):
     return {"ok": True}
 
 
+def start_multipart(client, bucket, key):
+    """A multipart upload started and never finished: what a run cut by the network leaves."""
+    s3 = client("s3")
+    up = s3.create_multipart_upload(Bucket=bucket, Key=key)
+    s3.upload_part(Bucket=bucket, Key=key, UploadId=up["UploadId"], PartNumber=1, Body=b"x" * 1024)
+    return {"upload_id": up["UploadId"]}
+
+
+def multipart_uploads(client, bucket):
+    uploads = client("s3").list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    return [{"key": u["Key"], "upload_id": u["UploadId"]} for u in uploads]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--endpoint", required=True)
@@ -378,6 +391,8 @@ def main():
         "owned-bucket": lambda: owned_bucket(client, a.args[0]),
         "bucket-tags": lambda: bucket_tags(client, a.args[0]),
         "delete-stack": lambda: delete_stack(client, a.args[0], a.args[1]),
+        "start-multipart": lambda: start_multipart(client, a.args[0], a.args[1]),
+        "multipart-uploads": lambda: multipart_uploads(client, a.args[0]),
     }
     json.dump(commands[a.command](), sys.stdout)
 

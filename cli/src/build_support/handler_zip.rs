@@ -41,10 +41,10 @@ impl fmt::Display for Report {
         };
         writeln!(
             f,
-            "{verb} `{}` ({}, {:.1} MB)",
+            "{verb} `{}` ({}, {})",
             self.zip.display(),
             self.arch,
-            self.bytes as f64 / 1_000_000.0
+            indicatif::BinaryBytes(self.bytes)
         )?;
         write!(f, "sha256 {}", self.sha256)
     }

@@ -3,7 +3,7 @@
 //! imgflex.toml (so nothing deployed is silently put back), then the URLs the user needs.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aws_sdk_s3::primitives::ByteStream;
 use serde::Serialize;
@@ -120,6 +120,9 @@ impl fmt::Display for Summary {
 
 pub fn run(args: DeployArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliError> {
     check_stack_name(&args.stack.stack_name)?;
+    if let Some(region) = &global.region {
+        crate::aws::check_region(region, "--region")?;
+    }
     // Everything that can be refused without AWS is refused here, before the first call:
     // the file, the flags, the sizes of what travels to CloudFormation, Lambda and
     // CloudFront, and the handler zip.
@@ -304,6 +307,30 @@ struct Originals {
     note: Option<String>,
 }
 
+impl Originals {
+    /// The bucket `value` (from `source`), which the stack does not create.
+    fn existing(value: &str, source: Source, note: Option<String>) -> Originals {
+        Originals {
+            param: Param {
+                name: "OriginalsBucketName",
+                value: value.to_string(),
+                key: "originals.bucket",
+                source,
+            },
+            bring_your_own: true,
+            note,
+        }
+    }
+
+    /// No bucket given: the stack creates one.
+    fn created() -> Originals {
+        Originals {
+            bring_your_own: false,
+            ..Originals::existing("", Source::Default, None)
+        }
+    }
+}
+
 /// Which originals bucket: the one `[originals]` names; else the one the deployed stack
 /// already uses; else, for a new stack, one a `destroy` of the same stack name retained
 /// (found by its tags); else none, and the stack creates one.
@@ -338,84 +365,57 @@ async fn choose_originals(
             }
             Some(_) => {}
         }
-        return Ok(Originals {
-            param: Param {
-                name: "OriginalsBucketName",
-                value: b.clone(),
-                key: "originals.bucket",
-                source: bucket.source.clone(),
-            },
-            bring_your_own: true,
-            note: Some(format!(
-                "originals: s3://{b}, your bucket ({}); its policy gets one statement for this distribution, the others are kept",
-                bucket.source
-            )),
-        });
+        let note = format!(
+            "originals: s3://{b}, your bucket ({}); its policy gets one statement for this distribution, the others are kept",
+            bucket.source
+        );
+        return Ok(Originals::existing(b, bucket.source.clone(), Some(note)));
     }
     if let Some(stack) = current {
-        let deployed = stack
-            .parameters
-            .get("OriginalsBucketName")
-            .cloned()
-            .unwrap_or_default();
-        if !deployed.is_empty() {
-            return Ok(Originals {
-                param: Param {
-                    name: "OriginalsBucketName",
-                    value: deployed.clone(),
-                    key: "originals.bucket",
-                    source: found("the deployed stack"),
-                },
-                bring_your_own: true,
-                note: None,
-            });
-        }
-        return Ok(Originals {
-            param: Param {
-                name: "OriginalsBucketName",
-                value: String::new(),
-                key: "originals.bucket",
-                source: Source::Default,
-            },
-            bring_your_own: false,
-            note: None,
+        return Ok(match stack.parameters.get("OriginalsBucketName") {
+            Some(deployed) if !deployed.is_empty() => {
+                Originals::existing(deployed, found("the deployed stack"), None)
+            }
+            _ => Originals::created(),
         });
     }
     let kept = retained::find(&s3, name, region, ROLE_ORIGINALS).await?;
-    if let Some(bucket) = kept.last() {
-        let objects = crate::buckets::count(&s3, bucket).await.unwrap_or(0);
-        return Ok(Originals {
-            param: Param {
-                name: "OriginalsBucketName",
-                value: bucket.clone(),
-                key: "originals.bucket",
-                source: found("kept by an earlier destroy"),
-            },
-            bring_your_own: true,
-            note: Some(format!(
-                "originals: reusing s3://{bucket} ({objects} objects), kept when `{name}` was destroyed{}",
-                if kept.len() > 1 {
-                    format!(
-                        "; {} older ones are left alone: {}",
-                        kept.len() - 1,
-                        kept[..kept.len() - 1].join(", ")
-                    )
-                } else {
-                    String::new()
-                }
-            )),
-        });
+    let Some((bucket, older)) = kept.split_last() else {
+        return Ok(Originals::created());
+    };
+    let objects = crate::buckets::count(&s3, bucket).await.unwrap_or(0);
+    let older = if older.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} older ones are left alone: {}",
+            older.len(),
+            older.join(", ")
+        )
+    };
+    let note = format!(
+        "originals: reusing s3://{bucket} ({objects} objects), kept when `{name}` was destroyed{older}"
+    );
+    Ok(Originals::existing(
+        bucket,
+        found("kept by an earlier destroy"),
+        Some(note),
+    ))
+}
+
+/// The handler zip and its sha256: the one given, or the one built (or reused) for `arch`.
+fn handler_zip(args: &DeployArgs, arch: Arch, out: &Output) -> Result<(PathBuf, String), CliError> {
+    match &args.handler_zip {
+        Some(zip) => {
+            let sha = sha256_file(zip)
+                .map_err(|e| CliError::new(format!("cannot read `{}`: {e}", zip.display())))?;
+            Ok((zip.clone(), sha))
+        }
+        None => {
+            let built = crate::build_support::ensure(arch, None, out)?;
+            Ok((built.zip, built.sha256))
+        }
     }
-    Ok(Originals {
-        param: Param {
-            name: "OriginalsBucketName",
-            value: String::new(),
-            key: "originals.bucket",
-            source: Source::Default,
-        },
-        bring_your_own: false,
-        note: None,
-    })
 }
 
 async fn deploy(
@@ -427,7 +427,10 @@ async fn deploy(
     settings: &StackSettings,
     rendered: &Rendered,
 ) -> Result<(), CliError> {
+    // Region and credentials are known (no call is made for them), then the zip is built,
+    // before the first call: a missing cross toolchain stops the deploy with nothing created.
     let aws = Aws::connect(global).await?;
+    let (zip, sha256) = handler_zip(&args, arch, out)?;
     let account = aws.account().await?;
     let region = aws.region().to_string();
     let name = args.stack.stack_name.clone();
@@ -522,18 +525,7 @@ async fn deploy(
         }
     };
 
-    // 2. The handler zip, addressed by its content.
-    let (zip, sha256) = match &args.handler_zip {
-        Some(zip) => {
-            let sha = sha256_file(zip)
-                .map_err(|e| CliError::new(format!("cannot read `{}`: {e}", zip.display())))?;
-            (zip.clone(), sha)
-        }
-        None => {
-            let built = crate::build_support::ensure(arch, None, out)?;
-            (built.zip, built.sha256)
-        }
-    };
+    // 2. The handler zip (built or checked in `run`), uploaded under its sha256.
     let handler_key = format!("handlers/{}/{sha256}.zip", arch.name());
     let handler_uploaded = if args.dry_run {
         false

@@ -5,9 +5,9 @@ use serde::Serialize;
 use std::fmt;
 
 use crate::aws::{Aws, runtime};
-use crate::cdn::{create, invalidation_paths, targets, wait};
+use crate::cdn::{check_hosts, create, invalidation_paths, targets, wait};
 use crate::cli::{GlobalArgs, InvalidateArgs};
-use crate::deployed::{Needs, locate};
+use crate::deployed::{Needs, distribution_hosts, locate};
 use crate::error::CliError;
 use crate::output::Output;
 
@@ -50,6 +50,8 @@ pub fn run(args: InvalidateArgs, global: &GlobalArgs, out: &Output) -> Result<()
         };
         let loc = locate(&aws, &args.location, needs).await?;
         let distribution_id = loc.distribution_id.unwrap_or_default();
+        let hosts = distribution_hosts(&aws, &distribution_id).await?;
+        check_hosts(&args.paths, &hosts, &distribution_id)?;
         let (id, mut status) = create(&aws, &distribution_id, &paths).await?;
         if args.wait {
             status = wait(&aws, &distribution_id, &id, out).await?;

@@ -8,6 +8,7 @@ mod dev;
 mod invalidate;
 mod purge;
 mod render;
+mod srcset;
 mod status;
 mod transform;
 mod upload;
@@ -29,7 +30,28 @@ pub fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
         Command::Destroy(args) => destroy::run(args, &cli.global, out),
         Command::Upload(args) => upload::run(args, &cli.global, out),
         Command::Invalidate(args) => invalidate::run(args, &cli.global, out),
+        Command::Srcset(args) => srcset::run(args, &cli.global, out),
         Command::Purge(args) => purge::run(args, &cli.global, out),
         Command::Dev(args) => dev::run(args, &cli.global, out),
+        Command::Completions(args) => completions(args.shell),
+        Command::Man => man(),
     }
+}
+
+/// clap_complete's script for `shell`, from the same definition the parser uses.
+fn completions(shell: clap_complete::Shell) -> Result<(), CliError> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "imgflex", &mut std::io::stdout());
+    Ok(())
+}
+
+/// clap_mangen's page for the command line (its SUBCOMMANDS section lists each command).
+fn man() -> Result<(), CliError> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command)
+        .render(&mut page)
+        .map_err(|e| CliError::new(format!("cannot render the man page: {e}")))?;
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &page)
+        .map_err(|e| CliError::new(format!("cannot write to stdout: {e}")))
 }

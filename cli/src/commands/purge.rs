@@ -44,6 +44,12 @@ impl fmt::Display for Report {
             }
             return write!(f, "dry run: nothing was deleted or invalidated");
         }
+        if self.deleted.is_empty() {
+            return write!(
+                f,
+                "no stored variant matched, so nothing was invalidated; `imgflex invalidate` with the same path clears copies the CDN may still hold"
+            );
+        }
         match &self.invalidation_id {
             Some(id) => write!(
                 f,
@@ -71,6 +77,10 @@ pub fn run(args: PurgeArgs, global: &GlobalArgs, out: &Output) -> Result<(), Cli
         let Some(bucket) = loc.variants else {
             return Err(CliError::new("no variants bucket"));
         };
+        if let Some(id) = &loc.distribution_id {
+            let hosts = crate::deployed::distribution_hosts(&aws, id).await?;
+            cdn::check_hosts(&args.paths, &hosts, id)?;
+        }
         let s3 = aws.s3();
         let keys = variants_of(&s3, &bucket, &targets).await?;
         let mut report = Report {
@@ -99,6 +109,12 @@ pub fn run(args: PurgeArgs, global: &GlobalArgs, out: &Output) -> Result<(), Cli
             if !ask(&question) {
                 return Err(CliError::new("nothing was purged"));
             }
+        }
+        if report.deleted.is_empty() {
+            report.invalidation_paths.clear();
+            // Nothing stored matched: an invalidation would cost a request and change nothing
+            // imgflex knows of; `invalidate` is there for copies the CDN may still hold.
+            return out.data(&report);
         }
         delete_variants(&s3, &bucket, &report.deleted, out).await?;
         if let Some(distribution_id) = &loc.distribution_id {

@@ -60,7 +60,8 @@ struct FunctionLine {
     state: Option<String>,
     architecture: Option<String>,
     memory_mb: Option<i32>,
-    /// Lambda's CodeSha256 (base64 of the zip's sha256).
+    /// The deployed zip's sha256 in hex, the form `build` and `deploy` print (Lambda's
+    /// CodeSha256 is the same digest in base64).
     code_sha256: Option<String>,
     url: Option<String>,
     /// The newest local handler zip for the architecture, when there is one.
@@ -356,12 +357,11 @@ async fn lambda(aws: &Aws, name: &str, out: &Output) -> Result<Option<FunctionLi
     };
     let architecture = conf.architectures().first().map(|a| a.as_str().to_string());
     let local_zip = newest_local_zip(architecture.as_deref().unwrap_or("arm64"));
-    let code_sha256 = conf.code_sha256().map(str::to_string);
+    let code_sha256 = conf.code_sha256().and_then(base64_to_hex);
     let matches_local = match (&local_zip, &code_sha256) {
         (Some(zip), Some(deployed_sha)) => crate::build_support::sha256_file(zip)
             .ok()
-            .and_then(|hex| hex_to_base64(&hex))
-            .map(|b64| &b64 == deployed_sha),
+            .map(|hex| &hex == deployed_sha),
         _ => None,
     };
     Ok(Some(FunctionLine {
@@ -376,13 +376,10 @@ async fn lambda(aws: &Aws, name: &str, out: &Output) -> Result<Option<FunctionLi
     }))
 }
 
-/// Lambda reports CodeSha256 as base64; our builds name theirs in hex.
-fn hex_to_base64(hex: &str) -> Option<String> {
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect::<Option<Vec<u8>>>()?;
-    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
+/// Lambda reports CodeSha256 as base64; imgflex names zips by the hex of the same digest.
+fn base64_to_hex(b64: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    Some(crate::build_support::hex(&bytes))
 }
 
 /// The newest zip `imgflex build` left for `arch` in this checkout or the user cache.
@@ -435,10 +432,9 @@ mod tests {
     fn lambda_sha_is_base64_of_the_bytes() {
         // sha256("") in hex and in Lambda's base64.
         assert_eq!(
-            hex_to_base64("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-                .as_deref(),
-            Some("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+            base64_to_hex("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=").as_deref(),
+            Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         );
-        assert_eq!(hex_to_base64("zz"), None);
+        assert_eq!(base64_to_hex("not base64!"), None);
     }
 }

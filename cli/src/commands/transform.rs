@@ -40,7 +40,51 @@ impl fmt::Display for Transformed {
     }
 }
 
+/// `-o -`: the image goes to stdout, and the report to stderr.
+fn to_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Whether `output` names the file `input` is (so writing it would destroy the original).
+/// An output that does not exist yet can only be the input through its folder and name.
+fn same_file(input: &Path, output: &Path) -> bool {
+    let Ok(input) = input.canonicalize() else {
+        return false;
+    };
+    if let Ok(output) = output.canonicalize() {
+        return output == input;
+    }
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match (parent.canonicalize(), output.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name) == input,
+        _ => false,
+    }
+}
+
+/// The format a file name's extension promises, when it names one.
+fn promised(path: &Path) -> Option<Format> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "jpg" | "jpeg" => Some(Format::Jpeg),
+        "png" => Some(Format::Png),
+        "webp" => Some(Format::Webp),
+        "avif" => Some(Format::Avif),
+        _ => None,
+    }
+}
+
 pub fn run(args: TransformArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliError> {
+    let stdout = to_stdout(&args.output_file);
+    if !stdout && same_file(&args.input, &args.output_file) {
+        return Err(CliError::new(format!(
+            "`-o {}` is the input file: writing it would replace the original",
+            args.output_file.display()
+        ))
+        .hint("write the variant to another file, or `-o -` for stdout"));
+    }
     let policy = load_policy(global.config.as_deref())?;
     let name = args
         .input
@@ -78,16 +122,34 @@ pub fn run(args: TransformArgs, global: &GlobalArgs, out: &Output) -> Result<(),
         ))
     })?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
-    write_atomically(&args.output_file, &result.bytes)?;
-    out.data(&Transformed {
-        output: args.output_file,
+    let report = Transformed {
+        output: args.output_file.clone(),
         key: variant.key(),
         format: result.format,
         width: result.width,
         height: result.height,
         bytes: result.bytes.len(),
         ms,
-    })
+    };
+    if stdout {
+        // The bytes own stdout; the report (text or JSON) goes to stderr.
+        let mut lock = std::io::stdout().lock();
+        std::io::Write::write_all(&mut lock, &result.bytes)
+            .and_then(|()| std::io::Write::flush(&mut lock))
+            .map_err(|e| CliError::new(format!("cannot write to stdout: {e}")))?;
+        out.report(&report);
+        return Ok(());
+    }
+    if let Some(ext) = promised(&args.output_file).filter(|f| *f != result.format) {
+        out.warn(format!(
+            "`{}` gets {} bytes, but its extension says {}: viewers and servers go by the name",
+            args.output_file.display(),
+            result.format,
+            ext
+        ));
+    }
+    write_atomically(&args.output_file, &result.bytes)?;
+    out.data(&report)
 }
 
 /// Writes the output whole or not at all.

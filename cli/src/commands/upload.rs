@@ -1,8 +1,11 @@
 //! `imgflex upload`: originals checked (sniffed, within the limits, and fully decoded, as
-//! the handler will) before anything is written, uploaded with their content type (in
-//! parallel parts when large), and replaced originals' variants purged so no stale image is
-//! served. Files are read from disk one at a time, when checked and again when sent (a part
-//! at a time when large): a folder is never held in memory.
+//! the handler will) before anything is written, uploaded with their content type and
+//! sha256 (a few files at once, in parallel parts when large), skipped when the bucket
+//! already holds the same bytes, and replaced originals' variants purged and invalidated
+//! (widened to folders when there are more than one invalidation takes), so no stale image
+//! is served. Files are read from disk when checked and again when sent (a part at a time
+//! when large): a folder is never held in memory. A run cut short can be run again: what
+//! went up is skipped, and multipart uploads it left are aborted.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,7 +21,6 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::aws::{Aws, runtime, sdk_error};
-use crate::buckets;
 use crate::cli::{GlobalArgs, UploadArgs};
 use crate::deployed::{Needs, locate};
 use crate::error::CliError;
@@ -29,6 +31,12 @@ use crate::{cdn, variants};
 pub const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
 const PART_BYTES: usize = 8 * 1024 * 1024;
 const PARALLEL_PARTS: usize = 4;
+/// Files sent at once: enough to hide S3's per-request latency on small images, few enough
+/// that four large ones (each sending PARALLEL_PARTS parts) stay within memory and sockets.
+const PARALLEL_FILES: usize = 4;
+/// The object metadata (`x-amz-meta-imgflex-sha256`) holding the original's sha256: what a
+/// rerun compares, as `aws s3 sync` compares sizes and times, but exact.
+const SHA256_METADATA: &str = "imgflex-sha256";
 
 /// A file to upload and the key it goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,9 +56,14 @@ struct Uploaded {
     multipart: bool,
     /// The original was already there: its variants were purged and it was invalidated.
     replaced: bool,
+    /// The bucket already held these exact bytes: nothing was sent, purged or invalidated.
+    unchanged: bool,
     variants_purged: usize,
     url: Option<String>,
     example: Option<String>,
+    /// `srcset` of the policy's widths with `fm=auto`, and an `<img>` using it.
+    srcset: Option<String>,
+    img: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -67,6 +80,11 @@ struct Report {
     uploaded: Vec<Uploaded>,
     refused: Vec<Refused>,
     invalidation_id: Option<String>,
+    /// What the invalidation covered, widened to folders when the replaced originals were
+    /// more than one invalidation takes.
+    invalidation_paths: Vec<String>,
+    /// Why the run stopped early, when it did: everything in `uploaded` is stored.
+    failed: Option<String>,
 }
 
 impl fmt::Display for Report {
@@ -104,8 +122,18 @@ impl fmt::Display for Report {
                     format!("{}x{}", u.width, u.height),
                     u.url.as_deref().unwrap_or("-")
                 )?;
+                if u.unchanged {
+                    writeln!(
+                        f,
+                        "  {:<w$} unchanged: the bucket already holds these bytes",
+                        ""
+                    )?;
+                }
                 if let Some(example) = &u.example {
                     writeln!(f, "  {:<w$} {:>10} {:>11}  {example}", "", "", "")?;
+                }
+                if let Some(img) = &u.img {
+                    writeln!(f, "  {:<w$} {:>10} {:>11}  {img}", "", "", "")?;
                 }
                 if u.replaced {
                     writeln!(
@@ -117,27 +145,33 @@ impl fmt::Display for Report {
             }
         }
         if let Some(id) = &self.invalidation_id {
-            writeln!(f, "invalidation {id} (replaced originals)")?;
+            writeln!(
+                f,
+                "invalidation {id} (replaced originals): {}",
+                self.invalidation_paths.join(" ")
+            )?;
         }
-        for r in &self.refused {
-            writeln!(f, "refused `{}`: {}", r.path.display(), r.reason)?;
+        if !self.refused.is_empty() {
+            writeln!(
+                f,
+                "refused {} file(s) (reasons on stderr)",
+                self.refused.len()
+            )?;
         }
         Ok(())
     }
 }
 
+/// Sizes in binary units, as the progress bar shows them (indicatif's `BinaryBytes`).
 fn human(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 20 => format!("{:.1} MB", b as f64 / 1_048_576.0),
-        b if b >= 1 << 10 => format!("{:.1} KB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
+    indicatif::BinaryBytes(bytes).to_string()
 }
 
 /// Every file to upload, from the paths given: errors (a missing file, an unreadable
 /// directory) before anything is written.
-fn plan(args: &UploadArgs) -> Result<Vec<Planned>, CliError> {
+fn plan(args: &UploadArgs, out: &Output) -> Result<Vec<Planned>, CliError> {
     let mut planned = Vec::new();
+    let prefix = folder(&args.prefix);
     for path in &args.paths {
         let meta = std::fs::metadata(path).map_err(|e| {
             CliError::new(format!("cannot read `{}`: {e}", path.display()))
@@ -145,7 +179,11 @@ fn plan(args: &UploadArgs) -> Result<Vec<Planned>, CliError> {
         })?;
         if meta.is_dir() {
             let mut files = Vec::new();
-            walk(path, args.recursive, &mut files)?;
+            let mut skipped = Vec::new();
+            walk(path, args.recursive, &mut files, &mut skipped)?;
+            for (skip, why) in skipped {
+                out.status(format!("skipped `{}`: {why}", skip.display()));
+            }
             files.sort();
             for file in files {
                 let relative = file
@@ -156,7 +194,7 @@ fn plan(args: &UploadArgs) -> Result<Vec<Planned>, CliError> {
                     .collect::<Vec<_>>()
                     .join("/");
                 planned.push(Planned {
-                    key: format!("{}{relative}", args.prefix),
+                    key: format!("{prefix}{relative}"),
                     path: file,
                 });
             }
@@ -169,7 +207,7 @@ fn plan(args: &UploadArgs) -> Result<Vec<Planned>, CliError> {
                 key: args
                     .key
                     .clone()
-                    .unwrap_or_else(|| format!("{}{name}", args.prefix)),
+                    .unwrap_or_else(|| format!("{prefix}{name}")),
                 path: path.clone(),
             });
         }
@@ -177,8 +215,24 @@ fn plan(args: &UploadArgs) -> Result<Vec<Planned>, CliError> {
     Ok(planned)
 }
 
-/// The files in `dir` (and below, when `recursive`), skipping hidden ones.
-fn walk(dir: &Path, recursive: bool, files: &mut Vec<PathBuf>) -> Result<(), CliError> {
+/// `--prefix` names a folder: `pics` and `/pics/` are both `pics/` (`""` is the top).
+fn folder(prefix: &str) -> String {
+    let bare = prefix.trim_start_matches('/');
+    if bare.is_empty() || bare.ends_with('/') {
+        bare.to_string()
+    } else {
+        format!("{bare}/")
+    }
+}
+
+/// The files in `dir` (and below, when `recursive`); what is left out goes to `skipped`
+/// with the reason: hidden files and folders, and folders without `recursive`.
+fn walk(
+    dir: &Path,
+    recursive: bool,
+    files: &mut Vec<PathBuf>,
+    skipped: &mut Vec<(PathBuf, &'static str)>,
+) -> Result<(), CliError> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         CliError::new(format!("cannot read directory `{}`: {e}", dir.display()))
             .hint("check its permissions; nothing was uploaded")
@@ -189,6 +243,7 @@ fn walk(dir: &Path, recursive: bool, files: &mut Vec<PathBuf>) -> Result<(), Cli
         })?;
         let path = entry.path();
         if entry.file_name().to_string_lossy().starts_with('.') {
+            skipped.push((path, "hidden (its name starts with a dot)"));
             continue;
         }
         let kind = entry
@@ -196,7 +251,9 @@ fn walk(dir: &Path, recursive: bool, files: &mut Vec<PathBuf>) -> Result<(), Cli
             .map_err(|e| CliError::new(format!("cannot read `{}`: {e}", path.display())))?;
         if kind.is_dir() {
             if recursive {
-                walk(&path, recursive, files)?;
+                walk(&path, recursive, files, skipped)?;
+            } else {
+                skipped.push((path, "a folder (`--recursive` uploads what is inside)"));
             }
         } else {
             files.push(path);
@@ -210,6 +267,8 @@ fn walk(dir: &Path, recursive: bool, files: &mut Vec<PathBuf>) -> Result<(), Cli
 struct Checked {
     planned: Planned,
     len: u64,
+    /// Hex sha256 of the bytes that were checked.
+    sha256: String,
     modified: Option<std::time::SystemTime>,
     format: SourceFormat,
     width: u32,
@@ -291,6 +350,7 @@ fn check(planned: Planned, limits: &Limits) -> Result<Checked, Refused> {
     Ok(Checked {
         planned,
         len: bytes.len() as u64,
+        sha256: crate::build_support::hex(&<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
         modified,
         format: header.format,
         width,
@@ -307,8 +367,9 @@ pub fn run(args: UploadArgs, global: &GlobalArgs, out: &Output) -> Result<(), Cl
         .exit();
     }
     // The policy's limits are the handler's: an original refused here would fail there.
-    let limits = crate::config::load_policy(global.config.as_deref())?.limits;
-    let planned = plan(&args)?;
+    let policy = crate::config::load_policy(global.config.as_deref())?;
+    let limits = policy.limits;
+    let planned = plan(&args, out)?;
     let mut checked = Vec::new();
     let mut refused = Vec::new();
     for p in planned {
@@ -317,13 +378,14 @@ pub fn run(args: UploadArgs, global: &GlobalArgs, out: &Output) -> Result<(), Cl
             Err(r) => refused.push(r),
         }
     }
-    runtime()?.block_on(upload(args, global, out, checked, refused))
+    runtime()?.block_on(upload(args, global, out, &policy, checked, refused))
 }
 
 async fn upload(
     args: UploadArgs,
     global: &GlobalArgs,
     out: &Output,
+    policy: &imgflex_core::Policy,
     checked: Vec<Checked>,
     refused: Vec<Refused>,
 ) -> Result<(), CliError> {
@@ -342,110 +404,131 @@ async fn upload(
         uploaded: Vec::new(),
         refused,
         invalidation_id: None,
+        invalidation_paths: Vec::new(),
+        failed: None,
     };
     let total: u64 = checked.iter().map(|c| c.len).sum();
     let bar = if args.dry_run {
         None
     } else {
         out.progress(
-            "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} files {msg}",
+            "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
             Some(total),
         )
     };
     let files = checked.len();
-    let mut replaced_paths = Vec::new();
-    for (i, c) in checked.into_iter().enumerate() {
-        let key = c.planned.key.clone();
-        let url = loc
-            .cdn
-            .as_ref()
-            .map(|cdn| format!("{cdn}/{}", encode_key(&key)));
-        let mut uploaded = Uploaded {
-            key: key.clone(),
-            path: c.planned.path.clone(),
-            bytes: c.len,
-            width: c.width,
-            height: c.height,
-            content_type: c.format.content_type(),
-            multipart: c.len > MULTIPART_THRESHOLD as u64,
-            replaced: false,
-            variants_purged: 0,
-            example: url.as_ref().map(|u| format!("{u}?w=400&fm=auto")),
-            url,
+    let job = Arc::new(Job {
+        s3: s3.clone(),
+        bucket: bucket.clone(),
+        variants: loc.variants.clone(),
+        bar: bar.clone(),
+        out: *out,
+    });
+    let mut pending = checked.into_iter();
+    let mut running = JoinSet::new();
+    let mut done = 0;
+    loop {
+        while report.failed.is_none() && running.len() < PARALLEL_FILES {
+            let Some(c) = pending.next() else { break };
+            let snippet = loc
+                .cdn
+                .as_ref()
+                .map(|cdn| crate::srcset::snippet(policy, cdn, &c.planned.key, c.width, c.height));
+            let url = loc
+                .cdn
+                .as_ref()
+                .map(|cdn| format!("{cdn}/{}", encode_key(&c.planned.key)));
+            if args.dry_run {
+                report.uploaded.push(planned_upload(&c, url, snippet));
+                continue;
+            }
+            let job = Arc::clone(&job);
+            running.spawn(async move { job.put(c, url, snippet).await });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
         };
-        if args.dry_run {
-            report.uploaded.push(uploaded);
-            continue;
-        }
+        done += 1;
         if let Some(bar) = &bar {
-            bar.set_message(format!("{}/{files} {key}", i + 1));
+            bar.set_message(format!("{done}/{files} files"));
         }
-        let existed = buckets::object_exists(&s3, &bucket, &key).await?;
-        let len = c.len;
-        c.unchanged()?;
-        if uploaded.multipart {
-            put_multipart(
-                &s3,
-                &bucket,
-                &key,
-                c.format.content_type(),
-                &c.planned.path,
-                len,
-                bar.as_ref(),
-            )
-            .await?;
-        } else {
-            let body = ByteStream::from_path(&c.planned.path).await.map_err(|e| {
-                CliError::new(format!("cannot read {}: {e}", c.planned.path.display()))
-            })?;
-            s3.put_object()
-                .bucket(&bucket)
-                .key(&key)
-                .content_type(c.format.content_type())
-                .content_length(len as i64)
-                .body(body)
-                .send()
-                .await
-                .map_err(|e| sdk_error(&format!("cannot upload `{key}` to s3://{bucket}"), e))?;
-            if let Some(bar) = &bar {
-                bar.inc(len);
+        match joined {
+            Ok(Ok(uploaded)) => report.uploaded.push(uploaded),
+            // The first failure stops new uploads; the ones running finish, and the report
+            // says what is stored, so a rerun (which skips it) can finish the job.
+            Ok(Err(e)) => {
+                if report.failed.is_none() {
+                    report.failed = Some(match &e.hint {
+                        Some(hint) => format!("{} ({hint})", e.message),
+                        None => e.message,
+                    });
+                }
+            }
+            Err(e) => {
+                if report.failed.is_none() {
+                    report.failed = Some(format!("an upload task failed: {e}"));
+                }
             }
         }
-        c.unchanged()?;
-        if bar.is_none() {
-            out.status(format!("uploaded {key} ({})", human(len)));
-        }
-        if existed {
-            let target = Target::Original(key.clone());
-            if let Some(variants) = &loc.variants {
-                let keys =
-                    variants::variants_of(&s3, variants, std::slice::from_ref(&target)).await?;
-                uploaded.variants_purged =
-                    variants::delete_variants(&s3, variants, &keys, out).await?;
-            }
-            uploaded.replaced = true;
-            replaced_paths.push(target);
-        }
-        report.uploaded.push(uploaded);
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    if !replaced_paths.is_empty() {
+    report.uploaded.sort_by(|a, b| a.key.cmp(&b.key));
+    let replaced: Vec<Target> = report
+        .uploaded
+        .iter()
+        .filter(|u| u.replaced)
+        .map(|u| Target::Original(u.key.clone()))
+        .collect();
+    if !replaced.is_empty() {
         match &loc.distribution_id {
             Some(id) => {
-                let paths = cdn::invalidation_paths(&replaced_paths)?;
-                let (invalidation, _) = cdn::create(&aws, id, &paths).await?;
-                report.invalidation_id = Some(invalidation);
+                let targets = cdn::widen(&replaced);
+                let paths = cdn::invalidation_paths(&targets)?;
+                if targets != replaced {
+                    out.status(format!(
+                        "{} replaced originals are more than one invalidation names one by one: invalidating {}",
+                        replaced.len(),
+                        paths.join(" ")
+                    ));
+                }
+                match cdn::create(&aws, id, &paths).await {
+                    Ok((invalidation, _)) => {
+                        report.invalidation_id = Some(invalidation);
+                        report.invalidation_paths = paths;
+                    }
+                    // The uploads stand; the report says so, and what to run.
+                    Err(e) if report.failed.is_none() => {
+                        report.failed = Some(format!(
+                            "{} (invalidate them with `imgflex invalidate {}`)",
+                            e.message,
+                            paths.join(" ")
+                        ));
+                    }
+                    Err(_) => {}
+                }
             }
-            None => out.status(
-                "warning: no distribution known, so replaced originals were not invalidated; \
+            None => out.warn(
+                "no distribution known, so replaced originals were not invalidated; \
                  the CDN may serve the old image until its cache expires",
             ),
         }
     }
     let refused = report.refused.len();
+    // Reasons go with the error, on stderr; the JSON report lists them as data too.
+    for r in &report.refused {
+        eprintln!("refused `{}`: {}", r.path.display(), r.reason);
+    }
     out.data(&report)?;
+    if let Some(failed) = report.failed {
+        return Err(CliError::new(format!(
+            "the upload stopped: {failed}; {} file(s) were stored (listed above)",
+            report.uploaded.len()
+        ))
+        .hint("run the same command again: files already stored are skipped")
+        .reported());
+    }
     if refused > 0 {
         return Err(CliError::new(format!(
             "{refused} file(s) refused (reasons above); the others were {}",
@@ -456,13 +539,179 @@ async fn upload(
     Ok(())
 }
 
+/// What a dry run reports for a file that would go up.
+fn planned_upload(
+    c: &Checked,
+    url: Option<String>,
+    snippet: Option<crate::srcset::Snippet>,
+) -> Uploaded {
+    Uploaded {
+        key: c.planned.key.clone(),
+        path: c.planned.path.clone(),
+        bytes: c.len,
+        width: c.width,
+        height: c.height,
+        content_type: c.format.content_type(),
+        multipart: c.len > MULTIPART_THRESHOLD as u64,
+        replaced: false,
+        unchanged: false,
+        variants_purged: 0,
+        example: url.as_ref().map(|u| format!("{u}?w=400&fm=auto")),
+        url,
+        srcset: snippet.as_ref().map(|s| s.srcset.clone()),
+        img: snippet.map(|s| s.img),
+    }
+}
+
+/// What every file's upload shares.
+struct Job {
+    s3: Client,
+    bucket: String,
+    variants: Option<crate::deployed::VariantsBucket>,
+    bar: Option<ProgressBar>,
+    out: Output,
+}
+
+impl Job {
+    /// One file: skipped when the bucket holds the same bytes, else sent (with its sha256),
+    /// and when it replaced an original, that original's stored variants purged.
+    async fn put(
+        &self,
+        c: Checked,
+        url: Option<String>,
+        snippet: Option<crate::srcset::Snippet>,
+    ) -> Result<Uploaded, CliError> {
+        let (s3, bucket) = (&self.s3, self.bucket.as_str());
+        let mut uploaded = planned_upload(&c, url, snippet);
+        let key = c.planned.key.clone();
+        let stored = stored_sha256(s3, bucket, &key).await?;
+        if let Some(Some(sha)) = &stored
+            && *sha == c.sha256
+        {
+            uploaded.unchanged = true;
+            if let Some(bar) = &self.bar {
+                bar.inc(c.len);
+            }
+            return Ok(uploaded);
+        }
+        let len = c.len;
+        c.unchanged()?;
+        if uploaded.multipart {
+            abort_stale_multipart(s3, bucket, &key, &self.out).await?;
+            put_multipart(
+                s3,
+                bucket,
+                &key,
+                c.format.content_type(),
+                &c.sha256,
+                &c.planned.path,
+                len,
+                self.bar.as_ref(),
+            )
+            .await?;
+        } else {
+            let body = ByteStream::from_path(&c.planned.path).await.map_err(|e| {
+                CliError::new(format!("cannot read {}: {e}", c.planned.path.display()))
+            })?;
+            s3.put_object()
+                .bucket(bucket)
+                .key(&key)
+                .content_type(c.format.content_type())
+                .metadata(SHA256_METADATA, &c.sha256)
+                .content_length(len as i64)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&format!("cannot upload `{key}` to s3://{bucket}"), e))?;
+            if let Some(bar) = &self.bar {
+                bar.inc(len);
+            }
+        }
+        c.unchanged()?;
+        if self.bar.is_none() {
+            self.out.status(format!("uploaded {key} ({})", human(len)));
+        }
+        if stored.is_some() {
+            let target = Target::Original(key.clone());
+            if let Some(variants) = &self.variants {
+                let keys =
+                    variants::variants_of(s3, variants, std::slice::from_ref(&target)).await?;
+                uploaded.variants_purged =
+                    variants::delete_variants(s3, variants, &keys, &self.out).await?;
+            }
+            uploaded.replaced = true;
+        }
+        Ok(uploaded)
+    }
+}
+
+/// Whether `key` is stored (`Some`), and the sha256 imgflex stored with it, if it did.
+async fn stored_sha256(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<Option<String>>, CliError> {
+    match s3.head_object().bucket(bucket).key(key).send().await {
+        Ok(head) => Ok(Some(
+            head.metadata()
+                .and_then(|m| m.get(SHA256_METADATA))
+                .cloned(),
+        )),
+        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
+        Err(e) => Err(sdk_error(&format!("cannot look at s3://{bucket}/{key}"), e)),
+    }
+}
+
+/// Aborts the multipart uploads of `key` an earlier run left (cut by the network or
+/// killed): their parts cost storage until the bucket's lifecycle rule clears them.
+async fn abort_stale_multipart(
+    s3: &Client,
+    bucket: &str,
+    key: &str,
+    out: &Output,
+) -> Result<(), CliError> {
+    let listed = s3
+        .list_multipart_uploads()
+        .bucket(bucket)
+        .prefix(key)
+        .send()
+        .await
+        .map_err(|e| {
+            sdk_error(
+                &format!("cannot list unfinished uploads in s3://{bucket}"),
+                e,
+            )
+        })?;
+    for u in listed.uploads() {
+        if let (Some(k), Some(id)) = (u.key(), u.upload_id())
+            && k == key
+        {
+            s3.abort_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(id)
+                .send()
+                .await
+                .map_err(|e| {
+                    sdk_error(&format!("cannot abort an unfinished upload of `{key}`"), e)
+                })?;
+            out.status(format!(
+                "aborted an unfinished upload of `{key}` left by an earlier run"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Uploads in parts, a few at a time; on any failure the upload is aborted so no partial
 /// object or orphaned parts are left behind.
+#[allow(clippy::too_many_arguments)] // one caller, `Job::put`
 async fn put_multipart(
     s3: &Client,
     bucket: &str,
     key: &str,
     content_type: &str,
+    sha256: &str,
     path: &Path,
     len: u64,
     bar: Option<&ProgressBar>,
@@ -472,6 +721,7 @@ async fn put_multipart(
         .bucket(bucket)
         .key(key)
         .content_type(content_type)
+        .metadata(SHA256_METADATA, sha256)
         .send()
         .await
         .map_err(|e| sdk_error(&format!("cannot start uploading `{key}`"), e))?;
@@ -595,8 +845,9 @@ mod tests {
     #[test]
     fn sizes_read_like_a_person_wrote_them() {
         assert_eq!(human(512), "512 B");
-        assert_eq!(human(2048), "2.0 KB");
-        assert_eq!(human(17 * 1024 * 1024), "17.0 MB");
+        assert_eq!(human(2048), "2.00 KiB");
+        assert_eq!(human(112_525), "109.89 KiB");
+        assert_eq!(human(17 * 1024 * 1024), "17.00 MiB");
     }
 
     fn planned(key: &str) -> Planned {

@@ -59,10 +59,19 @@ fn into_response(answer: Answer, head: bool) -> Response<Full<Bytes>> {
             headers.append(name, value);
         }
     }
+    // As the deployed response headers policy (ContentTypeOptions): no browser guesses a
+    // type other than the one sent.
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     // HEAD says how long GET's body is, as S3 and the Lambda do.
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     response
 }
+
+/// How long a connection may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Binds `127.0.0.1:port`. A port in use is the one error a user hits here, so it gets its
 /// own message.
@@ -111,7 +120,13 @@ pub async fn serve(
                     let app = Arc::clone(&app);
                     async move { Ok::<_, Infallible>(respond(app, request).await) }
                 });
+                // A client gets HEADER_READ_TIMEOUT to send a request's headers, the first or
+                // the next on a kept-alive connection: one that dribbles them, or holds a
+                // connection open and says nothing, is closed rather than holding a file
+                // descriptor that real requests need.
                 let connection = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
                     .serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {

@@ -102,7 +102,8 @@ struct StatsView {
     transforms: u64,
     coalesced: u64,
     refused: u64,
-    originals: u64,
+    /// Requests answered with an original (not the number of originals there are).
+    originals_served: u64,
 }
 
 impl Stats {
@@ -115,7 +116,7 @@ impl Stats {
             transforms: get(&self.transforms),
             coalesced: get(&self.coalesced),
             refused: get(&self.refused),
-            originals: get(&self.originals),
+            originals_served: get(&self.originals),
         }
     }
 }
@@ -314,11 +315,24 @@ impl App {
         let mut answer = match self.store.get_original(key, u64::MAX).await {
             Ok(Fetched::Found(bytes)) => {
                 bump(&self.stats.originals);
-                Answer::new(
-                    200,
-                    vec![("content-type", store::original_content_type(key).into())],
-                    bytes,
-                )
+                let claimed = store::original_content_type(key);
+                let mut answer = if store::bytes_match(claimed, &bytes) {
+                    Answer::new(200, vec![("content-type", claimed.into())], bytes)
+                } else {
+                    let mut a = Answer::new(
+                        200,
+                        vec![("content-type", "application/octet-stream".into())],
+                        bytes,
+                    );
+                    a.note = Some(format!("not {claimed} inside: served as bytes"));
+                    a
+                };
+                // As the deployed response headers policy: nothing served runs as a page.
+                answer.headers.push((
+                    "content-security-policy",
+                    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; frame-ancestors 'none'".into(),
+                ));
+                answer
             }
             Ok(Fetched::Missing | Fetched::TooLarge(_)) => {
                 Answer::text(404, ERROR_CACHE_CONTROL, "no such original")
@@ -348,12 +362,14 @@ impl App {
             Err(abandoned) => return fault_answer(abandoned.to_string(), &key),
         };
         let hit = rendered.source == Some("variants");
-        bump(if hit {
-            &self.stats.hits
-        } else {
-            &self.stats.misses
-        });
+        // The leader's hit or miss was counted by the run itself (which goes on when its
+        // viewer hangs up, so a render always has its miss); a follower counts its own here.
         if role == Role::Follower {
+            bump(if hit {
+                &self.stats.hits
+            } else {
+                &self.stats.misses
+            });
             bump(&self.stats.coalesced);
         }
         let mut headers = rendered.headers;
@@ -395,6 +411,7 @@ impl App {
         let started = Instant::now();
         match self.service.stored(variant).await {
             Ok(Some(object)) => {
+                bump(&self.stats.hits);
                 // The handler's headers for a stored variant. On AWS, Vary comes from the
                 // response headers policy (or, with CORS on, from nothing: see
                 // templates/main.yaml) and S3 sends no Server-Timing; the browser here sees
@@ -418,6 +435,7 @@ impl App {
             // Not fatal, as for the Lambda: rendering again is correct, only slower.
             Err(e) => read_error = Some(e.to_string()),
         }
+        bump(&self.stats.misses);
         let _slot = self
             .render_slots
             .acquire()

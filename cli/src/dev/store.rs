@@ -230,6 +230,20 @@ pub fn original_content_type(key: &str) -> &'static str {
     }
 }
 
+/// Whether `bytes` begin as the image type `media` promises. A file named `.jpg` that holds
+/// HTML or SVG must not reach a browser as an image it might sniff and run: `imgflex upload`
+/// refuses such a file, and the dev server, serving a folder as it is, labels it as bytes.
+pub fn bytes_match(media: &str, bytes: &[u8]) -> bool {
+    match media {
+        "image/jpeg" => bytes.starts_with(&[0xFF, 0xD8, 0xFF]),
+        "image/png" => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "image/gif" => bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a"),
+        "image/webp" => bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP",
+        "image/avif" => bytes.len() >= 12 && &bytes[4..8] == b"ftyp",
+        _ => true,
+    }
+}
+
 fn is_missing(e: &std::io::Error) -> bool {
     // `a.jpg/b.jpg` where `a.jpg` is a file is "not a directory": no such key either.
     matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)

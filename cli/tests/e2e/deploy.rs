@@ -204,6 +204,12 @@ fn deploy_redeploy_change_status_and_destroy() {
     );
     assert_eq!(status["function"]["name"], "imgflex-resize");
     assert_eq!(status["function"]["state"], "Active");
+    // The code's sha256 in hex, the form `build` and `deploy` print (Lambda says base64).
+    let sha = status["function"]["code_sha256"].as_str().unwrap();
+    assert!(
+        sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{sha}"
+    );
     assert_eq!(status["originals_bucket"], originals.as_str());
     let (code, text, _) = run(cli(&moto, home.path()).args(["status", "--region", REGION]));
     assert_eq!(code, 0);
@@ -335,6 +341,47 @@ fn a_busy_stack_and_a_destructive_change_are_refused() {
     assert_eq!(code, 0, "{stderr}");
     let after = aws_state(&moto, &["inspect"]);
     assert!(after["buckets"].get(&legacy).is_none(), "{after}");
+}
+
+#[test]
+fn a_bad_region_or_a_missing_toolchain_is_refused_before_any_call() {
+    // No endpoint, no credentials: a region that is not one is refused first, as JSON too.
+    let home = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(imgflex()
+        .current_dir(home.path())
+        .args(["status", "--region", "mars-1", "--output", "json"]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("`mars-1` (--region) is not an AWS region"),
+        "{stderr}"
+    );
+    let error: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("mars-1"),
+        "{error}"
+    );
+
+    // No cargo-lambda (nor rustc) on PATH and no --handler-zip: the deploy stops before it
+    // creates anything, even a dry run's change set.
+    let moto = Moto::start();
+    let (code, _, stderr) = run(cli(&moto, home.path()).env("PATH", "/usr/bin:/bin").args([
+        "deploy",
+        "--region",
+        REGION,
+        "--dry-run",
+    ]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot run `rustc`") || stderr.contains("cannot build the handler"),
+        "{stderr}"
+    );
+    assert_eq!(
+        aws_state(&moto, &["inspect"])["stacks"],
+        serde_json::json!({})
+    );
 }
 
 #[test]

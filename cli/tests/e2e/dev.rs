@@ -466,7 +466,28 @@ fn plain_originals_are_served_as_they_are() {
     assert_eq!(dev.get("/photos").status, 404, "a folder is not an object");
     let post = dev.request("POST", "/photos/rocket.jpg", None);
     assert_eq!(post.status, 403);
-    assert_eq!(dev.stats()["originals"], 3);
+    assert_eq!(dev.stats()["originals_served"], 3);
+    // As the deployed response headers policy: no response is sniffed into another type.
+    assert_eq!(rocket.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(notes.header("x-content-type-options"), Some("nosniff"));
+    // An HTML page named like a JPEG (a dropped file, a hostile one): served as bytes, with
+    // the policy's CSP, never as an image a browser might sniff into a page.
+    std::fs::write(
+        dev.root.path().join("originals/page.jpg"),
+        "<html><script>alert(document.cookie)</script></html>",
+    )
+    .unwrap();
+    let page = dev.get("/page.jpg");
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("application/octet-stream")
+    );
+    assert!(
+        page.header("content-security-policy")
+            .unwrap()
+            .contains("default-src 'none'")
+    );
 }
 
 #[test]
@@ -626,11 +647,13 @@ fn chromium() -> PathBuf {
 #[test]
 fn the_page_rerenders_the_variant_at_a_new_width_in_headless_chromium() {
     let dev = Dev::start_with(false, &[]);
+    let shots = tempfile::tempdir().unwrap();
     let out = std::process::Command::new("node")
         .arg(workspace_root().join("tests/dev/page_check.mjs"))
         .arg(chromium())
         .arg(format!("http://127.0.0.1:{}/", dev.port))
         .arg("123")
+        .arg(shots.path())
         .output()
         .expect("node is needed to drive chromium");
     assert!(
@@ -660,6 +683,52 @@ fn the_page_rerenders_the_variant_at_a_new_width_in_headless_chromium() {
         shown["after"]["srcset"].as_str().unwrap().contains(url),
         "{shown}"
     );
+    // The original fits its pane, and says at what scale; the comparison shows both at the
+    // variant's size; the figures a developer asks for are there.
+    let layout = &shown["layout"];
+    assert!(
+        layout["originalWidth"].as_u64().unwrap() <= layout["originalFrameWidth"].as_u64().unwrap(),
+        "{layout}"
+    );
+    assert!(layout["scale"].as_str().unwrap().ends_with('%'), "{layout}");
+    assert!(
+        layout["saved"]
+            .as_str()
+            .unwrap()
+            .contains("% of the original"),
+        "{layout}"
+    );
+    assert!(
+        layout["cacheControl"].as_str().unwrap().contains("max-age"),
+        "{layout}"
+    );
+    assert!(
+        layout["vary"].as_str().unwrap().contains("Accept"),
+        "{layout}"
+    );
+    assert_eq!(
+        layout["compare"],
+        serde_json::json!([123, 82, 123, 82]),
+        "{layout}"
+    );
+    assert_eq!(layout["messageHidden"], true, "{layout}");
+    // A width the policy refuses: the edge's message where the image was, no broken image.
+    let refused = &shown["refused"];
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("`w` must be between"),
+        "{refused}"
+    );
+    assert_eq!(refused["broken"], false, "{refused}");
+    // Screenshots of both, real PNGs of the window's size.
+    for name in ["page.png", "refused.png"] {
+        let png = std::fs::read(shots.path().join(name)).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}");
+        let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+        assert!(width >= 1000, "{name}: {width} px wide");
+    }
     // The server saw the browser ask for both widths.
     let log = dev.log();
     assert!(
@@ -697,5 +766,69 @@ fn a_plain_get_of_a_variant_uri_first_does_not_spoil_the_variant() {
     assert_eq!(
         again.status, 404,
         "and the variant is not served as that original"
+    );
+}
+
+#[test]
+fn a_connection_that_sends_no_request_is_closed() {
+    let dev = Dev::start();
+    // One that says nothing, and one that starts a request and stops: both are closed by
+    // the server (an end of stream on read), rather than held open for good.
+    for first in [&b""[..], b"GET /photos/rocket.jpg HTTP/1.1\r\nHost: x\r\n"] {
+        let mut stream = TcpStream::connect(("127.0.0.1", dev.port)).unwrap();
+        stream.write_all(first).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut rest = Vec::new();
+        let ended = stream.read_to_end(&mut rest);
+        assert!(ended.is_ok(), "the server kept the connection: {ended:?}");
+    }
+    // The server itself goes on.
+    assert_eq!(dev.get("/photos/rocket.jpg").status, 200);
+}
+
+#[test]
+fn a_viewer_hanging_up_mid_render_leaves_the_stats_consistent() {
+    let dev = Dev::start();
+    let wait_for = |what: &str, done: &dyn Fn(&serde_json::Value) -> bool| {
+        let started = Instant::now();
+        loop {
+            let stats = dev.stats();
+            if done(&stats) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "no {what}: {stats}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    {
+        // AVIF is the slowest encode: the viewer hangs up once its render has started.
+        let mut stream = TcpStream::connect(("127.0.0.1", dev.port)).unwrap();
+        stream
+            .write_all(b"GET /photos/seeding.jpg?w=800&fm=avif HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        wait_for("render start", &|s| s["misses"] == 1);
+    }
+    // The render goes on without its viewer, and its miss is counted with it.
+    let started = Instant::now();
+    let stats = loop {
+        let stats = dev.stats();
+        if stats["transforms"] == 1 || started.elapsed() > Duration::from_secs(120) {
+            break stats;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(stats["transforms"], 1, "{stats}");
+    assert_eq!(stats["misses"], 1, "{stats}");
+    assert_eq!(stats["hits"], 0, "{stats}");
+    // The next viewer of that variant is a hit.
+    assert_eq!(
+        dev.get("/photos/seeding.jpg?w=800&fm=avif")
+            .header("x-imgflex-cache"),
+        Some("HIT")
     );
 }

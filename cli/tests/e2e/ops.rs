@@ -318,6 +318,156 @@ fn upload_a_directory_then_invalidate_and_purge_exactly_what_was_asked() {
 }
 
 #[test]
+fn upload_says_what_it_skips_and_urls_and_purges_stay_on_this_distribution() {
+    let w = World::new();
+    let dir = w.home.path().join("site");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::copy(test_image("rocket-640x427.jpg"), dir.join("rocket.jpg")).unwrap();
+    std::fs::copy(test_image("rocket-640x427.jpg"), dir.join(".hidden.jpg")).unwrap();
+    std::fs::copy(
+        test_image("anemone-600x520.png"),
+        dir.join("sub/anemone.png"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("notes.jpg"), "not a JPEG\n").unwrap();
+
+    // `--prefix pics` is a folder; what is left out is said; the refusal's reason is on
+    // stderr with the error, the report (naming it too) on stdout.
+    let (code, stdout, stderr) = run(w.cli(&["upload", "--prefix", "pics"]).arg(&dir));
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stdout.contains("pics/rocket.jpg"), "{stdout}");
+    assert!(!stdout.contains("picsrocket"), "{stdout}");
+    assert!(
+        stdout.contains("KiB"),
+        "binary units, as the progress bar: {stdout}"
+    );
+    assert!(
+        !stdout.contains("refused `"),
+        "reasons are not on stdout: {stdout}"
+    );
+    assert!(
+        stderr.contains("refused `") && stderr.contains("notes.jpg"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("sub`: a folder (`--recursive`"), "{stderr}");
+    assert!(stderr.contains(".hidden.jpg`: hidden"), "{stderr}");
+    assert_eq!(keys(&w.objects(ORIGINALS)), ["pics/rocket.jpg"]);
+    // Per file, what a front end wants: a srcset of the policy's widths up to the original's
+    // 640 px, with fm=auto, in a ready <img>.
+    assert!(stdout.contains("<img src=\""), "{stdout}");
+    assert!(stdout.contains("?w=320&fm=auto 320w, "), "{stdout}");
+    let (srcset, _) = json_ok(&mut w.cli(&["srcset", "pics/rocket.jpg"]));
+    assert_eq!(
+        (srcset["width"].as_u64(), srcset["height"].as_u64()),
+        (Some(640), Some(427))
+    );
+    assert_eq!(srcset["widths"], serde_json::json!([320, 640]));
+    assert!(
+        srcset["img"]
+            .as_str()
+            .unwrap()
+            .contains("width=\"640\" height=\"427\"")
+    );
+    let (code, _, stderr) = run(&mut w.cli(&["srcset", "pics/nope.jpg"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no original `pics/nope.jpg`"), "{stderr}");
+
+    // The same folder again: what is stored with the same bytes is skipped, not replaced,
+    // so nothing is purged or invalidated.
+    let before_rerun = w.invalidated().len();
+    let (code, stdout, _) = run(w
+        .cli(&["upload", "--prefix", "pics", "--output", "json"])
+        .arg(&dir));
+    assert_eq!(code, 1, "notes.jpg is still refused");
+    let again: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(again["uploaded"][0]["unchanged"], true, "{again}");
+    assert_eq!(again["uploaded"][0]["replaced"], false);
+    assert_eq!(w.invalidated().len(), before_rerun);
+
+    // A URL on another host is refused, not invalidated on this distribution.
+    let before = w.invalidated().len();
+    let (code, _, stderr) = run(&mut w.cli(&["invalidate", "https://example.com/pics/rocket.jpg"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("is on example.com, not on this stack's distribution"),
+        "{stderr}"
+    );
+    // Purging what has no stored variant deletes nothing and invalidates nothing.
+    let (report, _) = json_ok(&mut w.cli(&["purge", "/pics/nothing.jpg"]));
+    assert_eq!(report["deleted"], serde_json::json!([]));
+    assert_eq!(report["invalidation_id"], Value::Null);
+    let (code, text, _) = run(&mut w.cli(&["purge", "/pics/nothing.jpg"]));
+    assert_eq!(code, 0);
+    assert!(text.contains("nothing was invalidated"), "{text}");
+    assert_eq!(w.invalidated().len(), before);
+}
+
+#[test]
+fn a_rerun_replaces_only_what_changed_and_many_replacements_widen_to_a_folder() {
+    let w = World::new();
+    let dir = w.home.path().join("many");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..16 {
+        std::fs::copy(
+            test_image("anemone-600x520.png"),
+            dir.join(format!("{i:02}.png")),
+        )
+        .unwrap();
+    }
+    let (first, _) = json_ok(w.cli(&["upload", "--prefix", "icons"]).arg(&dir));
+    assert_eq!(first["uploaded"].as_array().unwrap().len(), 16);
+    assert!(w.invalidated().is_empty());
+    // All 16 changed: one invalidation, of their folder (16 wildcards would be refused).
+    for i in 0..16 {
+        std::fs::copy(
+            test_image("astronaut-512x512.png"),
+            dir.join(format!("{i:02}.png")),
+        )
+        .unwrap();
+    }
+    let (second, stderr) = json_ok(w.cli(&["upload", "--prefix", "icons"]).arg(&dir));
+    assert!(
+        second["uploaded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["replaced"] == true),
+        "{second}"
+    );
+    assert_eq!(w.invalidated(), [["/_v/icons/*", "/icons/*"]], "{stderr}");
+    assert_eq!(
+        second["invalidation_paths"],
+        serde_json::json!(["/icons/*", "/_v/icons/*"])
+    );
+}
+
+#[test]
+fn a_multipart_upload_left_by_a_cut_run_is_aborted_by_the_next() {
+    let w = World::new();
+    let big = w.home.path().join("big.png");
+    w.state(&["big-png", big.to_str().unwrap(), "2600", "2200"]);
+    w.state(&["start-multipart", ORIGINALS, "big.png"]);
+    assert_eq!(
+        w.state(&["multipart-uploads", ORIGINALS])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let (report, stderr) = json_ok(w.cli(&["upload"]).arg(&big));
+    assert_eq!(report["uploaded"][0]["multipart"], true);
+    assert!(
+        stderr.contains("aborted an unfinished upload of `big.png`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        w.state(&["multipart-uploads", ORIGINALS]),
+        serde_json::json!([])
+    );
+    assert_eq!(keys(&w.objects(ORIGINALS)), ["big.png"]);
+}
+
+#[test]
 fn bad_input_is_one_clear_error_and_writes_nothing() {
     let w = World::new();
     let good = w.home.path().join("rocket.jpg");

@@ -48,6 +48,73 @@ fn transform_writes_the_variant_and_reports_it() {
 }
 
 #[test]
+fn transform_to_stdout_refuses_the_input_and_warns_on_a_misleading_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("rocket.jpg");
+    std::fs::copy(fixture("golden/rocket-w300.sharp.jpg"), &input).unwrap();
+    let original = std::fs::read(&input).unwrap();
+
+    // `-o -`: the image on stdout, the report on stderr.
+    let out = imgflex()
+        .arg("transform")
+        .arg(&input)
+        .args(["w=64&fm=webp", "-o", "-"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(&out.stdout[..4], b"RIFF");
+    assert_eq!(&out.stdout[8..12], b"WEBP");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("wrote `-`: 64x"), "{stderr}");
+
+    // Onto the input: refused, the original untouched (also through another spelling).
+    for spelling in [input.clone(), dir.path().join(".").join("rocket.jpg")] {
+        imgflex()
+            .arg("transform")
+            .arg(&input)
+            .args(["w=64", "-o"])
+            .arg(&spelling)
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(predicate::str::contains("is the input file"));
+    }
+    assert_eq!(std::fs::read(&input).unwrap(), original);
+
+    // WebP bytes into `.jpg`: written, with a warning.
+    let misnamed = dir.path().join("out.jpg");
+    imgflex()
+        .arg("transform")
+        .arg(&input)
+        .args(["w=64&fm=webp", "-o"])
+        .arg(&misnamed)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("extension says jpeg"));
+    assert_eq!(&std::fs::read(&misnamed).unwrap()[8..12], b"WEBP");
+
+    // With --output json, a failure is one JSON object on stdout too.
+    let out = imgflex()
+        .args(["--output", "json", "transform"])
+        .arg(dir.path().join("missing.jpg"))
+        .args(["w=64", "-o"])
+        .arg(dir.path().join("x.jpg"))
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read"),
+        "{v}"
+    );
+}
+
+#[test]
 fn transform_with_accept_negotiates() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("a.img");
