@@ -498,15 +498,19 @@ async fn upload(
                         report.invalidation_id = Some(invalidation);
                         report.invalidation_paths = paths;
                     }
-                    // The uploads stand; the report says so, and what to run.
-                    Err(e) if report.failed.is_none() => {
-                        report.failed = Some(format!(
+                    // The uploads stand (and a rerun skips them as unchanged): the report
+                    // says what to run so the CDN stops serving the old images.
+                    Err(e) => {
+                        let why = format!(
                             "{} (invalidate them with `imgflex invalidate {}`)",
                             e.message,
                             paths.join(" ")
-                        ));
+                        );
+                        report.failed = Some(match report.failed.take() {
+                            Some(first) => format!("{first}; and the invalidation failed: {why}"),
+                            None => why,
+                        });
                     }
-                    Err(_) => {}
                 }
             }
             None => out.warn(

@@ -468,6 +468,50 @@ fn a_multipart_upload_left_by_a_cut_run_is_aborted_by_the_next() {
 }
 
 #[test]
+fn an_aws_error_says_its_code_message_and_request_id_and_v_says_more() {
+    let w = World::new();
+    let purge = |extra: &[&str]| {
+        let mut cmd = aws_cli(&w.moto.endpoint, w.home.path());
+        cmd.args(["--region", REGION]).args(extra).args([
+            "purge",
+            "/x.jpg",
+            "--variants-bucket",
+            "no-such-bucket",
+        ]);
+        run(&mut cmd)
+    };
+    let (code, stdout, stderr) = purge(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("NoSuchBucket: The specified bucket does not exist (request id "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("detail:"), "{stderr}");
+    let (code, stdout, stderr) = purge(&["-v", "--output", "json"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("  detail: service error: NoSuchBucket"),
+        "{stderr}"
+    );
+    let error: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("request id"),
+        "{error}"
+    );
+    assert!(
+        error["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("NoSuchBucket"),
+        "{error}"
+    );
+}
+
+#[test]
 fn bad_input_is_one_clear_error_and_writes_nothing() {
     let w = World::new();
     let good = w.home.path().join("rocket.jpg");
