@@ -433,3 +433,26 @@ fn avif_outputs_past_4k_are_refused_before_any_work() {
     assert_eq!(imgflex_handler::pipeline::avif_speed(3840 * 2160), 10);
     assert_eq!(imgflex_handler::pipeline::avif_speed(800 * 600), 6);
 }
+
+#[test]
+fn a_grey_photo_letterboxed_in_a_colour_gets_that_colour() {
+    // A greyscale JPEG (one channel all the way through the pipeline) into a square with
+    // blue bars: the bars are blue, not the background's red channel (0) as black.
+    let bytes = std::fs::read(test_image("grey-2560x1600.jpg")).unwrap();
+    let out = transform(
+        &bytes,
+        &spec("grey.jpg", "w=200&h=200&fit=contain&bg=0000ff&fm=png"),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!((out.width, out.height), (200, 200));
+    let px = decode_full(&out.bytes, &Limits::default()).unwrap();
+    assert!(px.channels >= 3, "{} channels", px.channels);
+    let c = px.channels as usize;
+    // The top-left corner is in the bar (the photo is wider than tall).
+    assert_eq!(&px.data[..3], &[0, 0, 255]);
+    // The middle is the photo, still grey.
+    let mid = (100 * 200 + 100) * c;
+    let (r, g, b) = (px.data[mid], px.data[mid + 1], px.data[mid + 2]);
+    assert!(r == g && g == b, "({r}, {g}, {b})");
+}

@@ -219,6 +219,14 @@ pub fn letterbox(px: Pixels, canvas: (u32, u32), offset: (u32, u32), bg: Rgb) ->
     if (px.width, px.height) == canvas {
         return px;
     }
+    // A grey image takes a grey background as it is; any other colour needs the image in
+    // RGB first, or the bars would come out as the background's red channel, in grey.
+    let [r, g, b] = bg.0;
+    let px = if px.channels == 1 && !(r == g && g == b) {
+        px.to_rgb_or_rgba()
+    } else {
+        px
+    };
     let c = px.channels as usize;
     let fill: Vec<u8> = match c {
         1 => vec![bg.0[0]],
@@ -312,6 +320,27 @@ mod tests {
             out.data,
             vec![9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 1, 2, 3, 9, 9, 9]
         );
+    }
+
+    #[test]
+    fn a_grey_image_letterboxes_in_the_background_asked_for() {
+        // Grey background: the image stays one channel, the bars that grey.
+        let out = letterbox(
+            Pixels::new(1, 1, 1, vec![7]),
+            (3, 1),
+            (1, 0),
+            Rgb([0x80; 3]),
+        );
+        assert_eq!((out.channels, out.data), (1, vec![0x80, 7, 0x80]));
+        // A colour: the image becomes RGB (its grey kept), the bars that colour, not its red.
+        let out = letterbox(
+            Pixels::new(1, 1, 1, vec![7]),
+            (3, 1),
+            (1, 0),
+            Rgb([0, 0, 255]),
+        );
+        assert_eq!(out.channels, 3);
+        assert_eq!(out.data, vec![0, 0, 255, 7, 7, 7, 0, 0, 255]);
     }
 
     #[test]
