@@ -246,21 +246,15 @@ pub fn sdk_error<E>(what: &str, err: SdkError<E, HttpResponse>) -> CliError
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
-    let detail = chain(&err);
-    let request = err.request_id().map(str::to_string);
-    let with_id = |message: String| match &request {
-        Some(id) => format!("{message} (request id {id})"),
-        None => message,
-    };
-    let cli_error = sdk_error_message(what, &err, &with_id);
-    cli_error.detail(detail)
+    let mut cli_error = sdk_error_message(what, &err);
+    // Only an answer has a request id (a timeout or an unreachable endpoint has none).
+    if let Some(id) = err.request_id() {
+        cli_error.message = format!("{} (request id {id})", cli_error.message);
+    }
+    cli_error.detail(chain(&err))
 }
 
-fn sdk_error_message<E>(
-    what: &str,
-    err: &SdkError<E, HttpResponse>,
-    with_id: &dyn Fn(String) -> String,
-) -> CliError
+fn sdk_error_message<E>(what: &str, err: &SdkError<E, HttpResponse>) -> CliError
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
@@ -277,7 +271,7 @@ where
                 || "(the service gave no message)".to_string(),
                 str::to_string,
             );
-            let err = CliError::new(with_id(format!("{what}: {code}: {message}")));
+            let err = CliError::new(format!("{what}: {code}: {message}"));
             let code = code.as_str();
             match code {
                 "ExpiredToken"
@@ -310,7 +304,7 @@ where
             CliError::new(format!("{what}: cannot reach AWS: {}", chain(err)))
                 .hint("check the network (and `--endpoint-url`, if you passed one)")
         }
-        _ => CliError::new(with_id(format!("{what}: {}", chain(err)))),
+        _ => CliError::new(format!("{what}: {}", chain(err))),
     }
 }
 

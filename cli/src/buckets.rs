@@ -52,9 +52,21 @@ pub async fn list_versions(s3: &Client, bucket: &str) -> Result<Vec<ObjectIdenti
     }
 }
 
-/// How many current objects `bucket` holds.
-pub async fn count(s3: &Client, bucket: &str) -> Result<usize, CliError> {
-    Ok(list_keys(s3, bucket, "").await?.len())
+/// How many current objects `bucket` holds, as `"2 objects"`, from one listing page: past a
+/// page it says `"1000+ objects"` rather than list a bucket of millions to print a number.
+pub async fn count_label(s3: &Client, bucket: &str) -> Result<String, CliError> {
+    let page = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&format!("cannot list s3://{bucket}"), e))?;
+    let n = page.contents().len();
+    Ok(if page.is_truncated() == Some(true) {
+        format!("{n}+ objects")
+    } else {
+        format!("{n} objects")
+    })
 }
 
 /// The keys under `prefix` (current versions), listed page by page.

@@ -40,15 +40,30 @@ pub fn is_ours(tags: &HashMap<String, String>, stack: &str, region: &str, role: 
         && tags.get(TAG_ROLE).map(String::as_str) == Some(role)
 }
 
-/// The buckets tagged as `role` of `stack` in `region`, oldest first. `s3` must be a client
-/// of `region`. Every bucket of the account is looked at (S3 has no search by tag), 16 at
-/// a time; buckets S3 says are elsewhere are skipped without a call.
+/// The buckets tagged as `role` of `stack` in `region`, oldest first (see `find_roles`).
 pub async fn find(
     s3: &Client,
     stack: &str,
     region: &str,
     role: &str,
 ) -> Result<Vec<String>, CliError> {
+    Ok(find_roles(s3, stack, region, &[role])
+        .await?
+        .into_iter()
+        .map(|(bucket, _)| bucket)
+        .collect())
+}
+
+/// The buckets of `stack` in `region` tagged with one of `roles`, each with its role, oldest
+/// first. `s3` must be a client of `region`. Every bucket of the account is looked at (S3
+/// has no search by tag), 16 at a time, so one call serves every role a caller needs;
+/// buckets S3 says are elsewhere are skipped without a call.
+pub async fn find_roles(
+    s3: &Client,
+    stack: &str,
+    region: &str,
+    roles: &[&str],
+) -> Result<Vec<(String, String)>, CliError> {
     let mut names = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -81,12 +96,17 @@ pub async fn find(
         }
         let mut hits = Vec::new();
         while let Some(Ok((i, tags))) = tasks.join_next().await {
-            if tags.is_some_and(|t| is_ours(&t, stack, region, role)) {
-                hits.push(i);
+            if let Some(role) = tags.and_then(|t| {
+                roles
+                    .iter()
+                    .find(|role| is_ours(&t, stack, region, role))
+                    .map(|role| role.to_string())
+            }) {
+                hits.push((i, role));
             }
         }
         hits.sort_unstable();
-        found.extend(hits.into_iter().map(|i| chunk[i].1.clone()));
+        found.extend(hits.into_iter().map(|(i, role)| (chunk[i].1.clone(), role)));
     }
     Ok(found)
 }

@@ -383,7 +383,9 @@ async fn choose_originals(
     let Some((bucket, older)) = kept.split_last() else {
         return Ok(Originals::created());
     };
-    let objects = crate::buckets::count(&s3, bucket).await.unwrap_or(0);
+    let objects = crate::buckets::count_label(&s3, bucket)
+        .await
+        .unwrap_or_else(|_| "its objects uncounted".to_string());
     let older = if older.is_empty() {
         String::new()
     } else {
@@ -394,7 +396,7 @@ async fn choose_originals(
         )
     };
     let note = format!(
-        "originals: reusing s3://{bucket} ({objects} objects), kept when `{name}` was destroyed{older}"
+        "originals: reusing s3://{bucket} ({objects}), kept when `{name}` was destroyed{older}"
     );
     Ok(Originals::existing(
         bucket,

@@ -132,23 +132,37 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, out: &Output) -> Result
     };
 
     // What is there: from the stacks, else (a rerun after a partial destroy) from the tags
-    // the templates put on the buckets they retain.
-    let logs = match deployed.as_ref().and_then(|d| d.logs_bucket.clone()) {
-        Some(b) => vec![b],
-        None => retained::find(&s3, &name, &region, ROLE_LOGS).await?,
+    // the templates put on the buckets they retain, the account's buckets read once for both.
+    let logs = deployed.as_ref().and_then(|d| d.logs_bucket.clone());
+    let originals = deployed.as_ref().and_then(|d| d.originals_bucket.clone());
+    let kept = if logs.is_none() || originals.is_none() {
+        retained::find_roles(&s3, &name, &region, &[ROLE_LOGS, ROLE_ORIGINALS]).await?
+    } else {
+        Vec::new()
+    };
+    let kept_as = |role: &str| -> Vec<String> {
+        kept.iter()
+            .filter(|(_, r)| r == role)
+            .map(|(b, _)| b.clone())
+            .collect()
+    };
+    let logs = logs.map_or_else(|| kept_as(ROLE_LOGS), |b| vec![b]);
+    let originals = originals.or_else(|| kept_as(ROLE_ORIGINALS).pop());
+    // The us-east-1 CloudFront logs bucket exists only where the edge stack was asked for it
+    // (or, with the edge stack gone, in the regions that need it): only then is it looked for.
+    let cdn_logs_made = match &edge {
+        Some(e) => e.parameters.get("CreateLogsBucket").map(String::as_str) == Some("true"),
+        None => !crate::regions::cdn_logs_stay_in_region(&region),
     };
     let cdn_logs = match edge
         .as_ref()
         .and_then(|e| e.outputs.get("CdnLogsBucketName").cloned())
     {
         Some(b) => vec![b],
-        None => retained::find(&edge_s3, &edge_name, EDGE_REGION, ROLE_CDN_LOGS).await?,
-    };
-    let originals = match deployed.as_ref().and_then(|d| d.originals_bucket.clone()) {
-        Some(b) => Some(b),
-        None => retained::find(&s3, &name, &region, ROLE_ORIGINALS)
-            .await?
-            .pop(),
+        None if cdn_logs_made => {
+            retained::find(&edge_s3, &edge_name, EDGE_REGION, ROLE_CDN_LOGS).await?
+        }
+        None => Vec::new(),
     };
     // A bucket the stack did not create (`[originals] bucket`, or one reused after an
     // earlier destroy) is only given a statement of ours, which goes with the stack.
@@ -158,11 +172,11 @@ async fn destroy(args: DestroyArgs, global: &GlobalArgs, out: &Output) -> Result
             .get("OriginalsBucketName")
             .is_some_and(|v| !v.is_empty())
     });
-    let originals_ours = match &originals {
-        Some(b) => retained::tags(&s3, b)
+    let originals_ours = match (&originals, args.delete_originals) {
+        (Some(b), true) => retained::tags(&s3, b)
             .await
             .is_some_and(|t| retained::is_ours(&t, &name, &region, ROLE_ORIGINALS)),
-        None => false,
+        _ => false,
     };
     let mut doomed: Vec<Doomed> = Vec::new();
     for b in logs.iter().filter(|b| Some(*b) != originals.as_ref()) {
