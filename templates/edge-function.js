@@ -9,10 +9,15 @@
 // Unicode, differently per engine); no trim() (engines disagree on what
 // whitespace is). Regexes run a bounded number of times per request.
 // tools/edge/minify.mjs minifies it; `imgflex render` substitutes the policy
-// and refuses a result over 10 KB.
+// and refuses a result over 10 KB. Signed URLs (imgflex-core's signature.rs) are
+// checked before anything is rewritten, with the keys in the function's
+// KeyValueStore: only then is the handler async.
 import cf from 'cloudfront';
+import crypto from 'crypto';
 
 var P = __IMGFLEX_POLICY__;
+// P.sign: 0 off, 1 every URL, 2 all but presets and plain originals.
+var KVS = P.sign ? cf.kvs() : null;
 
 var QUERY = { w: 'w', width: 'w', h: 'h', height: 'h', fit: 'fit', g: 'g', gravity: 'g', fm: 'fm', format: 'fm', f: 'fm', q: 'q', quality: 'q', dpr: 'dpr', bg: 'bg', enlarge: 'enlarge', v: 'v', p: 'p', preset: 'p' };
 var PATH = { w: 'w', h: 'h', c: 'fit', g: 'g', f: 'fm', q: 'q', dpr: 'dpr', b: 'bg', v: 'v', s: 'p' };
@@ -56,18 +61,29 @@ function isImage(key) {
   return IMAGE.test(lower(key.slice(-5)));
 }
 
-function Refusal(param, message) {
+function Refusal(param, message, status) {
   this.param = param;
   this.message = message;
+  this.status = status || 400;
 }
 
-function fail(param, message) {
-  throw new Refusal(param, message);
+function fail(param, message, status) {
+  throw new Refusal(param, message, status);
 }
 
-function invalid(param, expected) {
-  fail(param, 'invalid value for `' + param + '`: expected ' + expected);
+function invalid(param, expected, status) {
+  fail(param, 'invalid value for `' + param + '`: expected ' + expected, status);
 }
+
+function repeated(name) {
+  fail(name, 'parameter `' + name + '` is given more than once');
+}
+
+function unknown(name) {
+  fail(name, 'unknown parameter `' + name + '`');
+}
+
+var TOO_MANY = 'more than 32 query parameters';
 
 function range(param, min, max) {
   fail(param, '`' + param + '` must be between ' + min + ' and ' + max);
@@ -89,23 +105,27 @@ function decode(s) {
   }
 }
 
+function bad(why) {
+  fail(null, 'malformed path: ' + why);
+}
+
 // A request path to an S3 key, refusing what no original can be called.
 function toKey(path) {
   // Every 3 characters of a path decode to at least one byte: longer is too long to
   // decode at all (an 8 KB path cost 12 ms and 1.4 MB under njs before this).
-  if (path.length > 3 * 901) fail(null, 'malformed path: key too long');
+  if (path.length > 3 * 901) bad('key too long');
   var key = decode(path.charAt(0) === '/' ? path.slice(1) : path);
-  if (key === null) fail(null, 'malformed path: not UTF-8');
-  if (key === '') fail(null, 'malformed path: empty key');
+  if (key === null) bad('not UTF-8');
+  if (key === '') bad('empty key');
   var utf8 = encodeURIComponent(key);
   var bytes = utf8.length;
   for (var at = utf8.indexOf('%'); at >= 0; at = utf8.indexOf('%', at + 1)) bytes -= 2;
-  if (bytes > 900) fail(null, 'malformed path: key too long');
-  if (/[\u0000-\u001f\u007f-\u009f\\]/.test(key)) fail(null, 'malformed path: control character or backslash');
-  if (key === '_v' || key.indexOf('_v/') === 0) fail(null, 'malformed path: `_v/` is reserved for variants');
+  if (bytes > 900) bad('key too long');
+  if (/[\u0000-\u001f\u007f-\u009f\\]/.test(key)) bad('control character or backslash');
+  if (key === '_v' || key.indexOf('_v/') === 0) bad('`_v/` is reserved for variants');
   var segments = key.split('/');
   for (var i = 0; i < segments.length; i++) {
-    if (segments[i] === '' || segments[i] === '.' || segments[i] === '..') fail(null, 'malformed path: empty, `.` or `..` segment');
+    if (segments[i] === '' || segments[i] === '.' || segments[i] === '..') bad('empty, `.` or `..` segment');
   }
   return key;
 }
@@ -118,7 +138,7 @@ function encodeKey(key) {
 }
 
 function set(params, param, value, pathForm) {
-  if (params[param] !== undefined) fail(param, 'parameter `' + param + '` is given more than once');
+  if (params[param] !== undefined) repeated(param);
   if (value.length > 64) invalid(param, 'at most 64 characters');
   var low = lower(value);
   var n;
@@ -312,14 +332,14 @@ function pathForm(key) {
   return { original: original, tokens: list, name: parts[parts.length - 1] };
 }
 
-// The rewrite: returns the URI to forward (variants) or null (a plain original).
-function route(uri, querystring, accept) {
+// The request as the edge reads it: its key, path form, the pieces of its
+// query but `kid`, `exp` and `sig` (those are in `sig`), and the signed message.
+function parse(uri, querystring) {
   var key = toKey(uri);
   var names = Object.keys(querystring);
   var indexes = [];
   var others = [];
   var pieces = [];
-  var params = {};
   var i;
   // CloudFront's query object: by raw name in order of first appearance,
   // repeats in order; except that V8 lists array-index names (`0`, `17`) first
@@ -327,7 +347,7 @@ function route(uri, querystring, accept) {
   // An empty name with an empty value (`?&`, `?=`) is nothing.
   // At most 32 parameters: more is refused before they are looked at (1,000 names
   // cost 1.4 MB of the 2 MB an njs request has).
-  if (names.length > 33) fail(null, 'more than 32 query parameters');
+  if (names.length > 33) fail(null, TOO_MANY);
   for (i = 0; i < names.length; i++) {
     var n = names[i];
     var index = (n === '0' || (n.charAt(0) !== '0' && only(n, DIGITS, 10))) && Number(n) < 4294967295;
@@ -343,17 +363,74 @@ function route(uri, querystring, accept) {
     for (var j = 0; j < values.length; j++) {
       var raw = String(values[j].value);
       if (names[i] !== '' || raw !== '') pieces.push([names[i], raw]);
-      if (pieces.length > 32) fail(null, 'more than 32 query parameters');
+      if (pieces.length > 32) fail(null, TOO_MANY);
     }
   }
-  var form = pathForm(key);
+  var sig = {};
+  var rest = [];
+  var signed = [];
+  for (i = 0; i < pieces.length; i++) {
+    var name = pieces[i][0];
+    if (name === 'sig' || name === 'kid' || name === 'exp') {
+      if (sig.hasOwnProperty(name)) repeated(name);
+      sig[name] = pieces[i][1];
+    } else rest.push(pieces[i]);
+    if (name !== 'sig') signed.push(name + '=' + pieces[i][1]);
+  }
+  return { key: key, form: pathForm(key), pieces: rest, sig: sig, message: uri + (signed.length ? '?' + signed.join('&') : '') };
+}
+
+// Under ad-hoc signing: a plain original, or only `p`, `fm` and `dpr` with a `p`.
+function free(r) {
+  if (r.form && r.pieces.length) return false;
+  var preset = false;
+  var list = r.form ? r.form.tokens : r.pieces;
+  for (var i = 0; i < list.length; i++) {
+    var name = r.form ? lookup(PATH, list[i].slice(0, list[i].indexOf('_'))) : lookup(QUERY, decode(list[i][0].replace(/\+/g, ' ')) || '');
+    if (name === 'p') preset = true;
+    else if (name !== 'fm' && name !== 'dpr') return false;
+  }
+  return preset || list.length === 0;
+}
+
+function deny(param, message) {
+  fail(param, message, 403);
+}
+
+// The key, the HMAC (compared in constant time), then the expiry.
+async function verify(sig, message) {
+  if (sig.sig === undefined) deny('sig', 'a signature (`sig`) is required');
+  var secret = null;
+  if (only(sig.kid || '', TOKEN, 32)) {
+    try {
+      secret = await KVS.get('kid:' + sig.kid);
+    } catch (e) {}
+  }
+  if (secret === null) deny('kid', 'unknown signing key (`kid`)');
+  var want = crypto.createHmac('sha256', secret).update(message).digest('base64url');
+  var diff = sig.sig.length === want.length ? 0 : 1;
+  for (var i = 0; i < want.length; i++) diff |= want.charCodeAt(i) ^ sig.sig.charCodeAt(i);
+  if (diff) deny('sig', 'signature (`sig`) does not match');
+  if (sig.exp !== undefined) {
+    if (!only(sig.exp, DIGITS, 12)) invalid('exp', 'unix seconds', 403);
+    if (Math.floor(Date.now() / 1000) > Number(sig.exp)) deny('exp', 'signed URL expired at ' + sig.exp);
+  }
+}
+
+// The rewrite: returns the URI to forward (variants) or null (a plain original).
+function rewrite(r, accept) {
+  var key = r.key;
+  var pieces = r.pieces;
+  var form = r.form;
+  var params = {};
+  var i;
   if (form) {
     if (pieces.length > 0) fail(null, 'use either the query form or the path form, not both');
     for (i = 0; i < form.tokens.length; i++) {
       var at = form.tokens[i].indexOf('_');
       var tname = form.tokens[i].slice(0, at);
       var tparam = lookup(PATH, tname);
-      if (tparam === undefined) fail(tname, 'unknown parameter `' + tname + '`');
+      if (tparam === undefined) unknown(tname);
       set(params, tparam, form.tokens[i].slice(at + 1), true);
     }
     if (params.fm === undefined) {
@@ -369,7 +446,7 @@ function route(uri, querystring, accept) {
   for (i = 0; i < pieces.length; i++) {
     var name = decode(pieces[i][0].replace(/\+/g, ' '));
     var param = name === null ? undefined : lookup(QUERY, name);
-    if (param === undefined) fail(name, 'unknown parameter `' + name + '`');
+    if (param === undefined) unknown(name);
     var value = decode(pieces[i][1].replace(/\+/g, ' '));
     if (value === null) invalid(param, 'a valid percent-encoded value');
     set(params, param, value, false);
@@ -377,40 +454,33 @@ function route(uri, querystring, accept) {
   return '/_v/' + encodeKey(key) + '/' + resolve(params, key, accept);
 }
 
-// The query string as it came: names and values stay percent-encoded, repeats in order.
-function viewerQuery(querystring) {
-  var names = Object.keys(querystring);
-  var parts = [];
-  for (var i = 0; i < names.length; i++) {
-    var entry = querystring[names[i]];
-    var values = entry.multiValue ? entry.multiValue : [entry];
-    for (var j = 0; j < values.length; j++) parts.push(names[i] + '=' + values[j].value);
-  }
-  return parts.length > 0 ? '?' + parts.join('&') : '';
-}
-
-function handler(event) {
+async function handler(event) {
   var request = event.request;
   var accept = request.headers.accept ? request.headers.accept.value : '';
   try {
-    var variant = route(request.uri, request.querystring, accept);
+    var r = parse(request.uri, request.querystring);
+    if (P.sign === 1 || (P.sign && !free(r))) await verify(r.sig, r.message);
+    var variant = rewrite(r, accept);
     if (variant === null) {
-      request.uri = '/' + encodeKey(toKey(request.uri));
+      request.uri = '/' + encodeKey(r.key);
       cf.selectRequestOriginById('originals');
     } else {
       // The handler redirects an output too big to answer to the URL the viewer asked for
       // (the canonical URI would come back here as an original); it only sees this header.
       // Set here, so a viewer's own x-imgflex-url never reaches it.
-      request.headers['x-imgflex-url'] = { value: request.uri + viewerQuery(request.querystring) };
+      // The signed message is the URL but `sig`, which may go anywhere.
+      var sig = r.sig.sig;
+      request.headers['x-imgflex-url'] = { value: r.message + (sig === undefined ? '' : (r.message.indexOf('?') < 0 ? '?' : '&') + 'sig=' + sig) };
       request.uri = variant;
     }
     request.querystring = {};
     return request;
   } catch (e) {
     if (!(e instanceof Refusal)) throw e;
-    var headers = { 'content-type': { value: 'text/plain; charset=utf-8' }, 'cache-control': { value: 'public, max-age=60' } };
+    // A 403 is cached briefly: a key may be seconds from reaching this edge.
+    var headers = { 'content-type': { value: 'text/plain; charset=utf-8' }, 'cache-control': { value: 'public, max-age=' + (e.status === 400 ? 60 : 10) } };
     // Only a plain name is echoed: viewer text could carry CR/LF into a header.
     if (e.param !== null && only(e.param, TOKEN + '.', 32)) headers['x-imgflex-param'] = { value: e.param };
-    return { statusCode: 400, statusDescription: 'Bad Request', headers: headers, body: e.message + '\n' };
+    return { statusCode: e.status, statusDescription: e.status === 400 ? 'Bad Request' : 'Forbidden', headers: headers, body: e.message + '\n' };
   }
 }

@@ -175,6 +175,16 @@ impl Aws {
         aws_sdk_cloudfront::Client::new(&self.in_region(EDGE_REGION))
     }
 
+    /// SSM Parameter Store, where the signing keys' secrets are kept.
+    pub fn ssm(&self) -> aws_sdk_ssm::Client {
+        aws_sdk_ssm::Client::new(&self.config)
+    }
+
+    /// The KeyValueStore data plane (global; SigV4A signs it for every region).
+    pub fn keyvaluestore(&self) -> aws_sdk_cloudfrontkeyvaluestore::Client {
+        aws_sdk_cloudfrontkeyvaluestore::Client::new(&self.in_region(EDGE_REGION))
+    }
+
     /// Web ACLs of scope CLOUDFRONT are only visible from us-east-1.
     pub fn wafv2_edge(&self) -> aws_sdk_wafv2::Client {
         aws_sdk_wafv2::Client::new(&self.in_region(EDGE_REGION))

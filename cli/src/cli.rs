@@ -250,6 +250,36 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Purge(PurgeArgs),
 
+    /// Sign a URL for a policy with `signing` on: prints it with `kid`, `exp` and `sig`
+    ///
+    /// Signs with the newest key (or --key) of the deployed stack (its secrets in SSM
+    /// Parameter Store) or, with --local, of the keyring `imgflex dev` verifies with. Takes
+    /// either URL form, a path or a full CDN URL; the README's "Signed URLs" gives the
+    /// format, for signing in a front end without imgflex.
+    ///
+    /// Examples:
+    ///   imgflex sign '/photos/cat.jpg?w=400&fm=auto' --expires 7d
+    ///   imgflex sign https://cdn.example.com/photos/cat.jpg/w_400/cat.webp
+    ///   imgflex sign --local 'http://127.0.0.1:8080/rocket.jpg?w=300'
+    #[command(verbatim_doc_comment)]
+    Sign(SignArgs),
+
+    /// List, rotate and retire the keys signed URLs are checked with
+    ///
+    /// A deployed stack's keys live twice: the secrets in SSM Parameter Store (SecureString,
+    /// for signers) and a copy in the stack's CloudFront KeyValueStore, which the edge
+    /// function verifies with. `rotate` adds a key, which signs from then on, while every
+    /// older key still verifies; `retire` removes one from the edge, then from SSM. With
+    /// --local they are the keys of `imgflex dev`.
+    ///
+    /// Examples:
+    ///   imgflex keys rotate
+    ///   imgflex keys list --output json
+    ///   imgflex keys retire k20261201-x7q2
+    ///   imgflex keys rotate --local
+    #[command(verbatim_doc_comment)]
+    Keys(KeysArgs),
+
     /// Print the shell completion script for SHELL on stdout
     ///
     /// Examples:
@@ -265,6 +295,58 @@ pub enum Command {
     ///   imgflex man > ~/.local/share/man/man1/imgflex.1 && man imgflex
     #[command(verbatim_doc_comment)]
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The URL: a path with its query, a path-form URL or a full CDN URL
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// How long the URL works (`90s`, `15m`, `1h`, `7d`, `2w`) [default: for ever]
+    #[arg(long, value_name = "DURATION", value_parser = crate::keyring::parse_duration)]
+    pub expires: Option<u64>,
+
+    /// The key to sign with [default: the newest]
+    #[arg(long = "key", value_name = "KID")]
+    pub kid: Option<String>,
+
+    /// Sign with the local keyring (`imgflex dev`'s) instead of the deployed stack's keys
+    #[arg(long)]
+    pub local: bool,
+
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub action: KeysAction,
+
+    /// The local keyring (`imgflex dev`'s) instead of the deployed stack's keys
+    #[arg(long, global = true)]
+    pub local: bool,
+
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Every key, when it was made, which one signs, and whether the edge holds it
+    List,
+    /// Add a new key; it signs from now on and the older keys still verify
+    Rotate,
+    /// Remove a key: URLs signed with it are refused from then on
+    Retire {
+        /// The key id (`imgflex keys list` shows them)
+        #[arg(value_name = "KID")]
+        kid: String,
+        /// Retire it even if it is the last key, which leaves no URL that verifies
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Where the day-to-day commands find the deployment: the stack's outputs, unless given.
@@ -522,6 +604,15 @@ pub struct UrlArgs {
     /// `auto` picks the legacy fallback]
     #[arg(long, value_name = "ACCEPT")]
     pub accept: Option<String>,
+
+    /// The keyring a signature is checked with [default: the local keyring, as `imgflex
+    /// dev` checks]
+    #[arg(long, value_name = "FILE")]
+    pub keys: Option<PathBuf>,
+
+    /// Check an expiry as of this time (unix seconds) [default: now]
+    #[arg(long, value_name = "UNIX")]
+    pub at: Option<u64>,
 }
 
 #[derive(Debug, Args)]

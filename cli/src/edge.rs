@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use imgflex_core::{Format, Policy};
+use imgflex_core::{Format, Policy, Signing};
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -27,6 +27,8 @@ struct EdgePolicy<'a> {
     quality: BTreeMap<&'static str, u8>,
     presets: BTreeMap<&'a str, &'a BTreeMap<String, String>>,
     only: bool,
+    /// 0 off, 1 every URL, 2 all but presets and plain originals (`Signing`).
+    sign: u8,
 }
 
 /// The function code for `policy`, ready for `AWS::CloudFront::Function.FunctionCode`.
@@ -47,6 +49,11 @@ pub fn function_code(policy: &Policy) -> Result<String, CliError> {
             .map(|(name, p)| (name.as_str(), &p.values))
             .collect(),
         only: policy.presets_only,
+        sign: match policy.signing {
+            Signing::Off => 0,
+            Signing::Required => 1,
+            Signing::AdHoc => 2,
+        },
     };
     let json = serde_json::to_string(&edge)
         .map_err(|e| CliError::new(format!("cannot encode the policy: {e}")))?;

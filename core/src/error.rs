@@ -78,13 +78,32 @@ pub enum ErrorKind {
     BadPath(&'static str),
     #[error("not a canonical variant key")]
     NotCanonical,
+    // The signature's messages are the edge's, word for word, and short: they are in the
+    // edge function's 10 KB.
+    #[error("a signature (`sig`) is required")]
+    SignatureRequired,
+    #[error("unknown signing key (`kid`)")]
+    UnknownKey,
+    #[error("signature (`sig`) does not match")]
+    BadSignature,
+    #[error("invalid value for `exp`: expected unix seconds")]
+    BadExpiry,
+    #[error("signed URL expired at {0}")]
+    Expired(u64),
 }
 
 impl ErrorKind {
-    /// Every refusal is the viewer's doing, so all are 400 today; the mapping lives here so
-    /// the edge function, the handler and `imgflex url` cannot disagree when that changes.
+    /// Every refusal is the viewer's doing: 400 for the grammar, 403 for a signature. The
+    /// mapping lives here so the edge function, the handler and `imgflex url` agree.
     pub fn status(&self) -> u16 {
-        400
+        match self {
+            ErrorKind::SignatureRequired
+            | ErrorKind::UnknownKey
+            | ErrorKind::BadSignature
+            | ErrorKind::BadExpiry
+            | ErrorKind::Expired(_) => 403,
+            _ => 400,
+        }
     }
 
     pub fn param(&self) -> Option<&str> {
@@ -96,6 +115,9 @@ impl ErrorKind {
             }
             ErrorKind::UnknownPreset(_) | ErrorKind::PresetRequired => Some("p"),
             ErrorKind::FormatNotAllowed(_) => Some("fm"),
+            ErrorKind::SignatureRequired | ErrorKind::BadSignature => Some("sig"),
+            ErrorKind::UnknownKey => Some("kid"),
+            ErrorKind::BadExpiry | ErrorKind::Expired(_) => Some("exp"),
             ErrorKind::NotAnImage
             | ErrorKind::MixedForms
             | ErrorKind::TooManyParams(_)

@@ -20,6 +20,7 @@ mod params;
 mod policy;
 mod resolve;
 mod route;
+mod signature;
 mod spec;
 
 pub use accept::{MAX_ACCEPT_CHARS, legacy_fallback, negotiate};
@@ -32,5 +33,11 @@ pub use key::{
 pub use limits::{Limits, MAX_SOURCE_PIXELS_CEILING};
 pub use params::Params;
 pub use policy::{DIMENSION_CEILING, Policy, PolicyError, Preset, Qualities, STACK_SECTIONS};
-pub use route::{Route, VIEWER_URL_HEADER, format_names, route, route_target};
+pub use route::{
+    Route, VIEWER_URL_HEADER, check_signature, format_names, route, route_signed, route_target,
+};
+pub use signature::{
+    EXPIRES_PARAM, KEY_PARAM, MAX_KEY_ID_CHARS, SIG_PARAM, SIGNATURE_CHARS, Signing,
+    secret_from_bytes, sign_url, signature,
+};
 pub use spec::{Fit, Format, FormatRequest, Gravity, Rgb, TransformSpec};

@@ -57,7 +57,7 @@ impl Param {
     }
 
     /// Path-form token prefixes (`w_400`, `c_fill`, …), already lowercased.
-    fn from_path_name(name: &str) -> Option<Param> {
+    pub(crate) fn from_path_name(name: &str) -> Option<Param> {
         Some(match name {
             "w" => Param::W,
             "h" => Param::H,

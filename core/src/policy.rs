@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::Limits;
 use crate::params::{FitSpelling, Param, Params, is_token};
+use crate::signature::Signing;
 use crate::spec::Format;
 
 /// Largest `max_width`/`max_height` a policy may set: past this, one variant is a
@@ -57,6 +58,10 @@ pub struct Policy {
     pub quality: Qualities,
     pub presets: BTreeMap<String, Preset>,
     pub presets_only: bool,
+    /// Which URLs must carry a signature (`kid`, `exp`, `sig`), checked at the edge before
+    /// any rewrite: `off`, `required` (every URL) or `ad-hoc` (all but presets and plain
+    /// originals). The keys live in the stack's KeyValueStore (`imgflex keys`).
+    pub signing: Signing,
     /// What one transform may cost; the handler and `upload` enforce the same values.
     pub limits: Limits,
     #[serde(skip_serializing, rename = "domain")]
@@ -97,6 +102,7 @@ impl Default for Policy {
             quality: Qualities::default(),
             presets: BTreeMap::new(),
             presets_only: false,
+            signing: Signing::Off,
             limits: Limits::default(),
             domain_section: StackSection,
             handler_section: StackSection,

@@ -8,6 +8,7 @@ use crate::key::{Variant, decode_path, encode_key, image_extension};
 use crate::params::Params;
 use crate::policy::Policy;
 use crate::resolve::resolve;
+use crate::signature::{message, needs_signature, split_pieces, verify};
 use crate::spec::{Format, FormatRequest};
 
 /// The request header the edge sets on every variant request it forwards: the URL the viewer
@@ -45,16 +46,9 @@ pub fn route(
     accept: Option<&str>,
     policy: &Policy,
 ) -> Result<Route, ParseError> {
-    let key = decode_path(path)?;
-    let pieces = query.map(crate::params::query_pieces).unwrap_or_default();
-    if pieces.iter().map(|(_, values)| values.len()).sum::<usize>()
-        > crate::params::MAX_QUERY_PARAMS
-    {
-        return Err(ParseError::new(
-            path,
-            ErrorKind::TooManyParams(crate::params::MAX_QUERY_PARAMS),
-        ));
-    }
+    let (key, all) = prepare(path, query)?;
+    // `kid`, `exp` and `sig` were for `check_signature`: the transform never sees them.
+    let (_, pieces) = split_pieces(&all)?;
     // `?` and `?&` carry no parameter: CloudFront hands the edge an empty query object.
     let has_query = !pieces.is_empty();
 
@@ -97,6 +91,62 @@ pub fn route(
         original: key,
         spec,
     }))
+}
+
+/// The decoded key and CloudFront-ordered query pieces, or the first refusal: the path, then
+/// too many parameters. Every request starts here, before its signature and its grammar.
+#[allow(clippy::type_complexity)]
+fn prepare<'a>(
+    path: &str,
+    query: Option<&'a str>,
+) -> Result<(String, Vec<(&'a str, Vec<&'a str>)>), ParseError> {
+    let key = decode_path(path)?;
+    let pieces = query.map(crate::params::query_pieces).unwrap_or_default();
+    if pieces.iter().map(|(_, values)| values.len()).sum::<usize>()
+        > crate::params::MAX_QUERY_PARAMS
+    {
+        return Err(ParseError::new(
+            path,
+            ErrorKind::TooManyParams(crate::params::MAX_QUERY_PARAMS),
+        ));
+    }
+    Ok((key, pieces))
+}
+
+/// Checks a request's signature as the edge does, before anything is rewritten: whether the
+/// policy's `signing` asks for one here, then (`signature::verify`) the key, the HMAC and the
+/// expiry. `now` is unix seconds; `secret` finds a key id's secret. A request refused for
+/// its path or its parameter count is refused for that first, as at the edge.
+pub fn check_signature(
+    path: &str,
+    query: Option<&str>,
+    policy: &Policy,
+    now: u64,
+    secret: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ParseError> {
+    let (key, all) = prepare(path, query)?;
+    let (parts, rest) = split_pieces(&all)?;
+    let form = split_path_form(&key).map(|(_, ops, _)| ops);
+    if !needs_signature(policy.signing, form, &rest) {
+        return Ok(());
+    }
+    verify(&message(path, &all), &parts, now, secret)
+}
+
+/// [`check_signature`], then [`route`]: what the edge answers, signature and all.
+pub fn route_signed(
+    target: &str,
+    accept: Option<&str>,
+    policy: &Policy,
+    now: u64,
+    secret: &dyn Fn(&str) -> Option<String>,
+) -> Result<Route, ParseError> {
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    check_signature(path, query, policy, now, secret)?;
+    route(path, query, accept, policy)
 }
 
 /// Routes a whole request target (`/photos/cat.jpg?w=400`).

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use imgflex_core::{Policy, Route, parse_canonical, route_target};
+use imgflex_core::{Policy, Route, parse_canonical, route_signed};
 use serde_json::Value;
 
 const TABLE: &str = include_str!("../../tests/fixtures/url-vectors.json");
@@ -26,6 +26,12 @@ fn every_vector_routes_as_the_table_says() {
             )
         })
         .collect();
+    // The signed vectors' clock and KeyValueStore; every vector runs with them (under a
+    // policy with signing off they change nothing).
+    let now = doc["signing"]["now"].as_u64().unwrap();
+    let keys: BTreeMap<String, String> =
+        serde_json::from_value(doc["signing"]["keys"].clone()).unwrap();
+    let secret = |kid: &str| keys.get(kid).cloned();
     let vectors = doc["vectors"].as_array().unwrap();
     assert!(vectors.len() >= 60, "the table keeps at least 60 cases");
 
@@ -33,7 +39,7 @@ fn every_vector_routes_as_the_table_says() {
     for v in vectors {
         let url = v["url"].as_str().unwrap();
         let policy = &policies[v["policy"].as_str().unwrap()];
-        let got = route_target(url, v["accept"].as_str(), policy);
+        let got = route_signed(url, v["accept"].as_str(), policy, now, &secret);
         let verdict = match (&got, v.get("uri")) {
             (Ok(route), Some(want)) => {
                 let uri = route.uri();

@@ -20,11 +20,11 @@ const result = await minify(readFileSync(source, 'utf8'), {
   compress: { toplevel: false, passes: 2 },
   // `handler` is what CloudFront calls and `cf` the imported module: both keep their names;
   // every other top-level name is shortened. The policy slot is replaced by `imgflex render`.
-  mangle: { toplevel: true, reserved: ['handler', 'cf'] },
+  mangle: { toplevel: true, reserved: ['handler', 'cf', 'crypto'] },
   format: { comments: false, ecma: 5 },
 });
 const code = result.code + '\n';
-if (!code.includes('__IMGFLEX_POLICY__') || !code.startsWith('import cf from"cloudfront";')) {
+if (!code.includes('__IMGFLEX_POLICY__') || !code.startsWith('import cf from"cloudfront";import crypto from"crypto";')) {
   console.error('minified code lost the policy slot or the leading import');
   process.exit(1);
 }

@@ -16,7 +16,9 @@ use crate::config::{DEFAULT_FILE, load_policy};
 use crate::dev::store::{DevStore, Originals};
 use crate::dev::{self, App, BindError, Config};
 use crate::error::CliError;
+use crate::keyring::{self, Key};
 use crate::output::Output;
+use imgflex_core::Signing;
 
 pub fn run(args: DevArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliError> {
     // The same allocator settings as the Lambda: its renders run here on blocking threads.
@@ -86,7 +88,37 @@ pub fn run(args: DevArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliEr
         ),
         Originals::Dir(dir) => format!("`{}`", dir.display()),
     };
+    // A policy that signs verifies as the edge does, with the local keyring (read at every
+    // signed request, so `imgflex keys rotate --local` takes effect at once). A first key
+    // is made when there is none, so a signed URL can be tried straight away.
+    let keyring = if policy.signing == Signing::Off {
+        None
+    } else {
+        let path = keyring::local_path()?;
+        let mut ring = keyring::load(&path)?;
+        if ring.keys.is_empty() {
+            let key = Key::generate(keyring::now())?;
+            out.status(format_args!(
+                "signing = \"{}\": made a first local key {} in `{}`",
+                policy.signing.as_str(),
+                key.kid,
+                path.display()
+            ));
+            ring.keys.push(key);
+            keyring::save(&path, &ring)?;
+        }
+        Some(path)
+    };
+    let signing_label = match &keyring {
+        None => String::new(),
+        Some(path) => format!(
+            "\n  signing    {} (keys in `{}`; `imgflex sign --local URL` signs)",
+            policy.signing.as_str(),
+            path.display()
+        ),
+    };
     let app = Arc::new(App::new(Config {
+        keyring,
         policy,
         settings,
         store: DevStore::new(originals, variants.clone()),
@@ -112,7 +144,7 @@ pub fn run(args: DevArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliEr
             .local_addr()
             .map_err(|e| CliError::new(format!("cannot read the bound address: {e}")))?;
         out.status(format_args!(
-            "imgflex dev: http://{address}/\n  originals  {originals_label}\n  variants   `{}`\n  policy     {policy_label}\n  press Ctrl-C to stop",
+            "imgflex dev: http://{address}/\n  originals  {originals_label}\n  variants   `{}`\n  policy     {policy_label}{signing_label}\n  press Ctrl-C to stop",
             variants.display()
         ));
         // Renders in a build without its codecs' SIMD are slower than deployed ones: say so.

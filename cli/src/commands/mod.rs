@@ -6,8 +6,10 @@ mod deploy;
 mod destroy;
 mod dev;
 mod invalidate;
+mod keys;
 mod purge;
 mod render;
+mod sign;
 mod srcset;
 mod status;
 mod transform;
@@ -32,6 +34,8 @@ pub fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
         Command::Invalidate(args) => invalidate::run(args, &cli.global, out),
         Command::Srcset(args) => srcset::run(args, &cli.global, out),
         Command::Purge(args) => purge::run(args, &cli.global, out),
+        Command::Sign(args) => sign::run(args, &cli.global, out),
+        Command::Keys(args) => keys::run(args, &cli.global, out),
         Command::Dev(args) => dev::run(args, &cli.global, out),
         Command::Completions(args) => completions(args.shell),
         Command::Man => man(),

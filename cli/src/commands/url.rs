@@ -2,12 +2,13 @@
 
 use std::fmt;
 
-use imgflex_core::{ErrorKind, ParseError, Route, TransformSpec, route_target};
+use imgflex_core::{ErrorKind, ParseError, Route, Signing, TransformSpec, route_signed};
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, UrlArgs};
 use crate::config::load_policy;
 use crate::error::CliError;
+use crate::keyring::{self, Keyring};
 use crate::output::Output;
 
 /// What the edge does with the URL.
@@ -49,7 +50,23 @@ pub fn run(args: UrlArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliEr
     let target = request_target(&args.key, args.query.as_deref());
     out.verbose(format_args!("request: {target}"));
 
-    match route_target(&target, args.accept.as_deref(), &policy) {
+    let now = args.at.unwrap_or_else(keyring::now);
+    let ring = match (&args.keys, policy.signing) {
+        (Some(file), _) => keyring::load(file)?,
+        (None, Signing::Off) => Keyring::default(),
+        (None, _) => keyring::load(&keyring::local_path()?)?,
+    };
+    if policy.signing != Signing::Off {
+        out.verbose(format_args!(
+            "signing = \"{}\": checked with {} key(s) as of {}",
+            policy.signing.as_str(),
+            ring.keys.len(),
+            keyring::timestamp(now)
+        ));
+    }
+    match route_signed(&target, args.accept.as_deref(), &policy, now, &|kid| {
+        ring.secret(kid)
+    }) {
         Ok(route) => {
             let uri = route.uri();
             let outcome = match route {
@@ -103,6 +120,17 @@ fn refuse(err: &ParseError, out: &Output) -> Result<(), CliError> {
         CliError::new(format!("{}, in `{}`", failure.message, err.input))
     };
     let failure = failure.hint(match err.kind {
+        ErrorKind::SignatureRequired | ErrorKind::BadSignature => {
+            "this policy's `signing` needs a signature over the URL as sent: `imgflex sign URL` \
+             makes one (the README's \"Signed URLs\" gives the format)"
+        }
+        ErrorKind::UnknownKey => {
+            "the key is not in the keyring checked (`imgflex keys list`, or --keys FILE): \
+             retired, or never there"
+        }
+        ErrorKind::BadExpiry | ErrorKind::Expired(_) => {
+            "sign the URL again (`imgflex sign URL --expires 7d`); --at UNIX checks another time"
+        }
         ErrorKind::BadPath(why) if why.contains("_v/") => {
             "`/_v/…` is where variants live and is not for viewers: ask for the original with a \
              query (`/photos/cat.jpg?w=400`) or the path form"

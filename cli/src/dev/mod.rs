@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::Method;
-use imgflex_core::{ParseError, Policy, Route, Variant, encode_key, route};
+use imgflex_core::{ParseError, Policy, Route, Variant, check_signature, encode_key, route};
 use imgflex_handler::service::{ERROR_CACHE_CONTROL, Reply, image_headers};
 use imgflex_handler::store::{Fetched, Store};
 use imgflex_handler::{Service, Settings};
@@ -35,6 +35,7 @@ const PAGE: &str = include_str!("page.html");
 #[derive(Debug)]
 pub struct App {
     policy: Policy,
+    keyring: Option<std::path::PathBuf>,
     service: Service<DevStore>,
     store: DevStore,
     flights: Arc<Flights<Flight>>,
@@ -88,7 +89,7 @@ struct Stats {
     transforms: AtomicU64,
     /// Requests that waited for another request's run instead of starting their own.
     coalesced: AtomicU64,
-    /// Requests the edge refused (400).
+    /// Requests the edge refused (400, or 403 for a signature).
     refused: AtomicU64,
     /// Plain originals served.
     originals: AtomicU64,
@@ -129,6 +130,8 @@ fn bump(n: &AtomicU64) {
 #[derive(Debug)]
 pub struct Config {
     pub policy: Policy,
+    /// The local keyring signed URLs are checked with, when the policy signs.
+    pub keyring: Option<std::path::PathBuf>,
     pub settings: Settings,
     pub store: DevStore,
     pub log_requests: bool,
@@ -208,6 +211,7 @@ impl App {
         };
         App {
             service: Service::new(config.store.clone(), config.settings),
+            keyring: config.keyring,
             policy: config.policy,
             store: config.store,
             flights: Arc::new(Flights::default()),
@@ -255,7 +259,10 @@ impl App {
         if let Some(api) = asked.path.strip_prefix("/_imgflex/") {
             return self.api(api).await;
         }
-        match route(asked.path, asked.query, asked.accept, &self.policy) {
+        match self
+            .signed(asked)
+            .and_then(|()| route(asked.path, asked.query, asked.accept, &self.policy))
+        {
             Err(refusal) => {
                 bump(&self.stats.refused);
                 refused(&refusal)
@@ -263,6 +270,23 @@ impl App {
             Ok(Route::Original { key }) => self.original(&key).await,
             Ok(Route::Variant(variant)) => self.variant(variant, asked.target).await,
         }
+    }
+
+    /// The edge's signature check, with the local keyring as its KeyValueStore.
+    fn signed(&self, asked: &Asked<'_>) -> Result<(), ParseError> {
+        let Some(path) = &self.keyring else {
+            return Ok(());
+        };
+        // An unreadable keyring verifies nothing (as an edge with no keys): every signed
+        // URL is refused, and the log says the key is unknown.
+        let ring = crate::keyring::load(path).unwrap_or_default();
+        check_signature(
+            asked.path,
+            asked.query,
+            &self.policy,
+            crate::keyring::now(),
+            &|kid| ring.secret(kid),
+        )
     }
 
     /// The JSON endpoints the page (and tests) use. `/_imgflex/` is taken from the key
@@ -459,7 +483,12 @@ impl App {
 fn refused(refusal: &ParseError) -> Answer {
     let mut answer = Answer::text(
         refusal.status(),
-        ERROR_CACHE_CONTROL,
+        // As the edge: a 403 briefly, as a key may be seconds from reaching it.
+        if refusal.status() == 403 {
+            SIGNATURE_CACHE_CONTROL
+        } else {
+            ERROR_CACHE_CONTROL
+        },
         &refusal.kind.to_string(),
     );
     if let Some(param) = refusal.header_param() {
@@ -467,6 +496,9 @@ fn refused(refusal: &ParseError) -> Answer {
     }
     answer
 }
+
+/// The edge function's `cache-control` on a signature's 403.
+const SIGNATURE_CACHE_CONTROL: &str = "public, max-age=10";
 
 fn fault_answer(fault: String, key: &str) -> Answer {
     let mut answer = Answer::text(500, "no-store", "internal error");

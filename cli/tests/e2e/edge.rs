@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use imgflex_core::{Policy, Route, route_target};
+use imgflex_core::{Policy, Route, route_signed};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -38,8 +38,21 @@ enum Outcome {
     Refuse { status: u64, param: Option<String> },
 }
 
-fn expected(case: &Case, policy: &Policy) -> Outcome {
-    match route_target(&case.url, case.accept.as_deref(), policy) {
+/// The clock and the KeyValueStore of the table's signed vectors (`signing`).
+struct Signing {
+    now: u64,
+    keys: BTreeMap<String, String>,
+}
+
+fn expected(case: &Case, policy: &Policy, signing: &Signing) -> Outcome {
+    let secret = |kid: &str| signing.keys.get(kid).cloned();
+    match route_signed(
+        &case.url,
+        case.accept.as_deref(),
+        policy,
+        signing.now,
+        &secret,
+    ) {
         Ok(route) => Outcome::Forward {
             uri: route.uri(),
             original: matches!(route, Route::Original { .. }),
@@ -82,12 +95,14 @@ fn run_engine(
     engine: &str,
     cases: &[Case],
     functions: &[(String, std::path::PathBuf)],
+    signing: &Signing,
 ) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("cases.json");
     let mut lines = Vec::with_capacity(cases.len());
     for batch in cases.chunks(200) {
-        std::fs::write(&file, serde_json::to_vec(batch).unwrap()).unwrap();
+        let input = serde_json::json!({ "now": signing.now, "keys": signing.keys, "cases": batch });
+        std::fs::write(&file, serde_json::to_vec(&input).unwrap()).unwrap();
         let out = Command::new(engine)
             .arg(workspace_root().join("tests/edge/parity.js"))
             .arg(&file)
@@ -137,6 +152,10 @@ fn node_njs_and_the_core_agree_on_the_table_and_the_fuzz() {
         policies.insert(name.clone(), Policy::from_toml_str(text).unwrap());
     }
 
+    let signing = Signing {
+        now: table["signing"]["now"].as_u64().unwrap(),
+        keys: serde_json::from_value(table["signing"]["keys"].clone()).unwrap(),
+    };
     let mut cases: Vec<Case> = table["vectors"]
         .as_array()
         .unwrap()
@@ -175,10 +194,10 @@ fn node_njs_and_the_core_agree_on_the_table_and_the_fuzz() {
     let mut why: BTreeMap<String, usize> = BTreeMap::new();
     let mut originals = 0;
     for engine in ["node", "njs"] {
-        let answers = run_engine(engine, &cases, &functions);
+        let answers = run_engine(engine, &cases, &functions, &signing);
         let mut heaviest = (0, 0);
         for (i, (case, line)) in cases.iter().zip(&answers).enumerate() {
-            let want = expected(case, &policies[&case.policy]);
+            let want = expected(case, &policies[&case.policy], &signing);
             let (got, wrong) = observed(line);
             if engine == "node" {
                 match &want {
