@@ -75,9 +75,10 @@ mod tests {
     #[test]
     fn default_policy_fits_with_room_to_spare() {
         let code = function_code(&Policy::default()).unwrap();
-        // Room for the policy's presets and widths: about 40 presets.
+        // Room for the policy's presets and widths: about 8 presets of 45 bytes. Signed URLs
+        // (the HMAC check, the KeyValueStore read) took 1.1 KB of the 1.5 KB there was.
         assert!(
-            code.len() < MAX_FUNCTION_BYTES - 1500,
+            code.len() < MAX_FUNCTION_BYTES - 384,
             "{} bytes",
             code.len()
         );

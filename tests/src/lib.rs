@@ -41,6 +41,7 @@ pub fn imgflex_at(bin: &Path) -> Command {
         "AWS_DEFAULT_REGION",
         "AWS_ENDPOINT_URL",
         "IMGFLEX_CONFIG",
+        "IMGFLEX_KEYRING",
     ] {
         cmd.env_remove(var);
     }

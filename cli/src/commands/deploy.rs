@@ -141,6 +141,15 @@ pub fn run(args: DeployArgs, global: &GlobalArgs, out: &Output) -> Result<(), Cl
     };
     let rendered = render(&config.policy)?;
     check_sizes(&config, &rendered, &settings)?;
+    if config.policy.signing != imgflex_core::Signing::Off {
+        // The stack's KeyValueStore starts empty: until it holds a key every URL that needs
+        // a signature is refused. Keys are not made here (a deploy never writes secrets).
+        out.warn(format_args!(
+            "signing = \"{}\": URLs that need a signature are refused until the stack has a key; \
+             `imgflex keys list` shows them, `imgflex keys rotate` makes one",
+            config.policy.signing.as_str()
+        ));
+    }
     if let Some(zip) = &args.handler_zip {
         check_handler_zip(zip, arch)?;
     }

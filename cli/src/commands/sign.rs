@@ -56,6 +56,14 @@ pub fn run(args: SignArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliE
     let policy = load_policy(global.config.as_deref())?;
     let (origin, target) = split_url(&args.url);
     if let Some((_, query)) = target.split_once('?') {
+        // The edge drops empty pieces and reads a bare `name` as `name=`: a URL spelt so
+        // would be signed as written and refused as read.
+        if query.split('&').any(|p| p.is_empty() || !p.contains('=')) {
+            return Err(CliError::new(format!(
+                "the URL's query `{query}` has an empty piece or a parameter without `=`"
+            ))
+            .hint("write every parameter as name=value, joined by single `&` (`w=400&fm=auto`)"));
+        }
         let names: Vec<&str> = query
             .split('&')
             .map(|p| p.split('=').next().unwrap_or(p))

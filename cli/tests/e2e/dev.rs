@@ -832,3 +832,99 @@ fn a_viewer_hanging_up_mid_render_leaves_the_stats_consistent() {
         Some("HIT")
     );
 }
+
+/// The acceptance path of signed URLs, on loopback: `imgflex keys rotate --local`, then
+/// `imgflex sign --local`, then the URL through `imgflex dev` under `signing = "required"`;
+/// tampered, unsigned, expired and retired-key URLs are 403s that render nothing, which the
+/// server's counters prove.
+#[test]
+fn a_url_signed_with_a_rotated_local_key_is_served_and_a_tampered_one_renders_nothing() {
+    let keys = tempfile::tempdir().unwrap();
+    let keyring = keys.path().join("keys.json");
+    let config = keys.path().join("imgflex.toml");
+    std::fs::write(&config, "signing = \"required\"\n").unwrap();
+    let env = |cmd: &mut std::process::Command| {
+        cmd.env("IMGFLEX_KEYRING", &keyring)
+            .env("IMGFLEX_CONFIG", &config);
+    };
+    let run = |args: &[&str]| {
+        let mut cmd = imgflex();
+        env(&mut cmd);
+        let out = cmd.args(args).output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        (
+            out.status.code(),
+            text.trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, rotated, _) = run(&["keys", "rotate", "--local", "--output", "json"]);
+    assert_eq!(code, Some(0), "{rotated}");
+    let rotated: serde_json::Value = serde_json::from_str(&rotated).unwrap();
+    let first = rotated["kid"].as_str().unwrap().to_string();
+    let (code, signed, err) = run(&["sign", "--local", "/photos/rocket.jpg?w=120&fm=webp"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        signed.starts_with(&format!(
+            "/photos/rocket.jpg?w=120&fm=webp&kid={first}&sig="
+        )),
+        "{signed}"
+    );
+    let (_, expiring, _) = run(&[
+        "sign",
+        "--local",
+        "/photos/rocket.jpg?w=130&fm=webp",
+        "--expires",
+        "1h",
+    ]);
+
+    let config_path = config.to_str().unwrap().to_string();
+    let keyring_path = keyring.to_str().unwrap().to_string();
+    let dev = Dev::start_with(
+        true,
+        &[
+            ("IMGFLEX_CONFIG", &config_path),
+            ("IMGFLEX_KEYRING", &keyring_path),
+        ],
+    );
+    let ok = dev.get(&signed);
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    assert_eq!(ok.dimensions().0, 120);
+    assert_eq!(dev.get(&expiring).status, 200);
+    assert_eq!(dev.stats()["transforms"], 2);
+
+    let tampered = signed.replace("w=120", "w=1200");
+    for (target, param) in [
+        (tampered.as_str(), "sig"),
+        ("/photos/rocket.jpg?w=140&fm=webp", "sig"),
+        ("/photos/rocket.jpg", "sig"),
+    ] {
+        let refused = dev.get(target);
+        assert_eq!(refused.status, 403, "{target}");
+        assert_eq!(refused.header("x-imgflex-param"), Some(param), "{target}");
+        assert_eq!(refused.header("cache-control"), Some("public, max-age=10"));
+    }
+    let stats = dev.stats();
+    assert_eq!(stats["transforms"], 2, "a refused URL rendered: {stats}");
+    assert_eq!(stats["refused"], 3);
+
+    // A rotation while the server runs: the new key signs, the old one still verifies;
+    // retired, its URLs are refused at once.
+    let (code, _, _) = run(&["keys", "rotate", "--local"]);
+    assert_eq!(code, Some(0));
+    let (_, newer, _) = run(&["sign", "--local", "/photos/rocket.jpg?w=150&fm=webp"]);
+    assert!(!newer.contains(&format!("kid={first}&")), "{newer}");
+    assert_eq!(dev.get(&newer).status, 200);
+    assert_eq!(
+        dev.get(&signed).status,
+        200,
+        "the old key verifies during the rotation"
+    );
+    let (code, _, err) = run(&["keys", "retire", &first, "--local"]);
+    assert_eq!(code, Some(0), "{err}");
+    let gone = dev.get(&signed);
+    assert_eq!(gone.status, 403);
+    assert_eq!(gone.header("x-imgflex-param"), Some("kid"));
+    assert_eq!(dev.get(&newer).status, 200);
+    assert_eq!(dev.stats()["transforms"], 3);
+}

@@ -12,6 +12,7 @@ mod deploy;
 mod dev;
 mod edge;
 mod ops;
+mod signing;
 mod stack_config;
 mod templates;
 mod transform;

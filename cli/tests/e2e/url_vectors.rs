@@ -26,12 +26,26 @@ fn the_binary_agrees_with_every_vector() {
         })
         .collect();
 
+    // The signed vectors' KeyValueStore as a keyring file, and their clock.
+    let keys = dir.path().join("keys.json");
+    let ring: Vec<Value> = doc["signing"]["keys"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(kid, secret)| serde_json::json!({"kid": kid, "secret": secret, "created": 1}))
+        .collect();
+    std::fs::write(&keys, serde_json::json!({ "keys": ring }).to_string()).unwrap();
+    let now = doc["signing"]["now"].as_u64().unwrap().to_string();
+
     let mut failures = Vec::new();
     for v in doc["vectors"].as_array().unwrap() {
         let url = v["url"].as_str().unwrap();
         let mut cmd = imgflex();
         cmd.args(["--output", "json", "url", url, "--config"])
-            .arg(&policies[v["policy"].as_str().unwrap()]);
+            .arg(&policies[v["policy"].as_str().unwrap()])
+            .arg("--keys")
+            .arg(&keys)
+            .args(["--at", &now]);
         if let Some(accept) = v["accept"].as_str() {
             cmd.args(["--accept", accept]);
         }
