@@ -16,8 +16,8 @@ import cf from 'cloudfront';
 import crypto from 'crypto';
 
 var P = __IMGFLEX_POLICY__;
-// P.sign: 0 off, 1 every URL, 2 all but presets and plain originals.
-var KVS = P.sign ? cf.kvs() : null;
+// P.s: 0 off, 1 every URL, 2 all but presets and plain originals.
+var KVS = P.s ? cf.kvs() : null;
 
 var QUERY = { w: 'w', width: 'w', h: 'h', height: 'h', fit: 'fit', g: 'g', gravity: 'g', fm: 'fm', format: 'fm', f: 'fm', q: 'q', quality: 'q', dpr: 'dpr', bg: 'bg', enlarge: 'enlarge', v: 'v', p: 'p', preset: 'p' };
 var PATH = { w: 'w', h: 'h', c: 'fit', g: 'g', f: 'fm', q: 'q', dpr: 'dpr', b: 'bg', v: 'v', s: 'p' };
@@ -138,7 +138,7 @@ function encodeKey(key) {
 }
 
 function set(params, param, value, pathForm) {
-  if (params[param] !== undefined) repeated(param);
+  if (params[param] != null) repeated(param);
   if (value.length > 64) invalid(param, 'at most 64 characters');
   var low = lower(value);
   var n;
@@ -242,9 +242,20 @@ function negotiate(accept, key) {
   if (accept.length > 1024 || /[^\t\x20-\x7e]/.test(accept)) accept = '';
   var candidates = ['avif', 'webp'];
   for (var i = 0; i < candidates.length; i++) {
-    if (P.formats.indexOf(candidates[i]) >= 0 && accepts(accept, 'image/' + candidates[i])) return candidates[i];
+    if (P.f.indexOf(candidates[i]) >= 0 && accepts(accept, 'image/' + candidates[i])) return candidates[i];
   }
   return fallback(key);
+}
+
+// The first of an ascending list at least `n`, else its last (`widths`, `heights`).
+function up(list, n) {
+  for (var i = 0; i < list.length; i++) if (list[i] >= n) return list[i];
+  return list[list.length - 1];
+}
+
+// An explicit value the policy lists, when it lists any (`qualities`, `backgrounds`).
+function listed(param, list, value) {
+  if (list.length && list.indexOf(value) < 0) fail(param, '`' + param + '` must be one of ' + list.join(', '));
 }
 
 function scale(n, num, den) {
@@ -254,66 +265,65 @@ function scale(n, num, den) {
 // Resolves raw parameters into the canonical ops string and extension.
 function resolve(params, key, accept) {
   var name;
-  if (P.only) {
+  if (P.o) {
     var adHoc = ['w', 'h', 'fit', 'g', 'q', 'bg', 'enlarge'];
     for (var i = 0; i < adHoc.length; i++) {
-      if (params[adHoc[i]] !== undefined) fail(adHoc[i], '`' + adHoc[i] + '` is not allowed: this service only serves presets (`p`)');
+      if (params[adHoc[i]] != null) fail(adHoc[i], '`' + adHoc[i] + '` is not allowed: this service only serves presets (`p`)');
     }
-    if (params.p === undefined) fail('p', 'a preset (`p`) is required: this service only serves presets');
+    if (params.p == null) fail('p', 'a preset (`p`) is required: this service only serves presets');
   }
-  if (params.p !== undefined) {
-    if (!P.presets.hasOwnProperty(params.p)) fail('p', 'unknown preset `' + params.p + '`');
+  if (params.p != null) {
+    if (!P.p.hasOwnProperty(params.p)) fail('p', 'unknown preset `' + params.p + '`');
     var preset = {};
-    var values = P.presets[params.p];
+    var values = P.p[params.p];
     for (name in values) set(preset, name, values[name], false);
     for (name in preset) {
-      if (params[name] === undefined) params[name] = preset[name];
+      if (params[name] == null) params[name] = preset[name];
     }
   }
-  var format = params.fm === undefined ? 'auto' : params.fm;
+  var format = params.fm == null ? 'auto' : params.fm;
   var auto = format === 'auto';
   if (auto) format = negotiate(accept, key);
-  else if (P.formats.indexOf(format) < 0) fail('fm', 'format `' + format + '` is not enabled on this service');
+  else if (P.f.indexOf(format) < 0) fail('fm', 'format `' + format + '` is not enabled on this service');
 
-  if (params.w !== undefined && (params.w < 1 || params.w > P.maxWidth)) range('w', 1, P.maxWidth);
-  if (params.h !== undefined && (params.h < 1 || params.h > P.maxHeight)) range('h', 1, P.maxHeight);
+  if (params.w != null && (params.w < 1 || params.w > P.W)) range('w', 1, P.W);
+  if (params.h != null && (params.h < 1 || params.h > P.H)) range('h', 1, P.H);
+  // The policy's bounds on the free values; explicit values only.
+  if (params.v != null && !P.v) fail('v', '`v` is not allowed on this service');
+  if (params.q != null) listed('q', P.qs, params.q);
+  if (params.bg != null) listed('bg', P.bs, params.bg);
 
-  var dpr = params.dpr === undefined ? 10 : params.dpr;
-  var w = params.w === undefined ? undefined : scale(params.w, dpr, 10);
-  var h = params.h === undefined ? undefined : scale(params.h, dpr, 10);
-  var shrink = Math.min(w === undefined ? 1 : P.maxWidth / w, h === undefined ? 1 : P.maxHeight / h);
+  var dpr = params.dpr == null ? 10 : params.dpr;
+  var w = params.w == null ? undefined : scale(params.w, dpr, 10);
+  var h = params.h == null ? undefined : scale(params.h, dpr, 10);
+  var shrink = Math.min(w == null ? 1 : P.W / w, h == null ? 1 : P.H / h);
   if (shrink < 1) {
-    if (w !== undefined) w = Math.min(scale(w, shrink, 1), P.maxWidth);
-    if (h !== undefined) h = Math.min(scale(h, shrink, 1), P.maxHeight);
+    if (w != null) w = Math.min(scale(w, shrink, 1), P.W);
+    if (h != null) h = Math.min(scale(h, shrink, 1), P.H);
   }
-  if (w !== undefined && P.widths.length > 0) {
-    var allowed = P.widths[P.widths.length - 1];
-    for (var k = 0; k < P.widths.length; k++) {
-      if (P.widths[k] >= w) {
-        allowed = P.widths[k];
-        break;
-      }
-    }
+  if (w != null && P.ws.length > 0) {
+    var allowed = up(P.ws, w);
     if (allowed !== w) {
-      if (h !== undefined) h = Math.min(scale(h, allowed, w), P.maxHeight);
+      if (h != null) h = Math.min(scale(h, allowed, w), P.H);
       w = allowed;
     }
   }
+  if (h != null && P.hs.length > 0) h = up(P.hs, h);
 
   // Normalise what cannot change the output (TransformSpec::normalized).
-  var both = w !== undefined && h !== undefined;
-  var fit = both ? (params.fit === undefined ? 'cover' : params.fit) : 'inside';
-  var gravity = fit === 'cover' || fit === 'contain' ? (params.g === undefined ? 'center' : params.g) : 'center';
-  var bg = fit === 'contain' || format === 'jpeg' ? (params.bg === undefined ? 'ffffff' : params.bg) : 'ffffff';
-  var enlarge = w === undefined && h === undefined ? 0 : params.enlarge === undefined ? 0 : params.enlarge;
+  var both = w != null && h != null;
+  var fit = both ? (params.fit == null ? 'cover' : params.fit) : 'inside';
+  var gravity = fit === 'cover' || fit === 'contain' ? (params.g == null ? 'center' : params.g) : 'center';
+  var bg = fit === 'contain' || format === 'jpeg' ? (params.bg == null ? 'ffffff' : params.bg) : 'ffffff';
+  var enlarge = w == null && h == null ? 0 : params.enlarge == null ? 0 : params.enlarge;
   var ops = [];
-  if (w !== undefined) ops.push('w' + w);
-  if (h !== undefined) ops.push('h' + h);
+  if (w != null) ops.push('w' + w);
+  if (h != null) ops.push('h' + h);
   ops.push(fit, gravity);
-  if (format !== 'png') ops.push('q' + (params.q === undefined ? P.quality[format] : params.q));
+  if (format !== 'png') ops.push('q' + (params.q == null ? P.q[format] : params.q));
   ops.push('bg' + bg, 'e' + enlarge);
   if (auto) ops.push('auto');
-  if (params.v !== undefined) ops.push('v' + params.v);
+  if (params.v != null) ops.push('v' + params.v);
   return ops.join('_') + '.' + EXT[format];
 }
 
@@ -399,7 +409,7 @@ function deny(param, message) {
 
 // The key, the HMAC (compared in constant time), then the expiry.
 async function verify(sig, message) {
-  if (sig.sig === undefined) deny('sig', 'a signature (`sig`) is required');
+  if (sig.sig == null) deny('sig', 'a signature (`sig`) is required');
   var secret = null;
   if (only(sig.kid || '', TOKEN, 32)) {
     try {
@@ -411,7 +421,7 @@ async function verify(sig, message) {
   var diff = sig.sig.length === want.length ? 0 : 1;
   for (var i = 0; i < want.length; i++) diff |= want.charCodeAt(i) ^ sig.sig.charCodeAt(i);
   if (diff) deny('sig', 'signature (`sig`) does not match');
-  if (sig.exp !== undefined) {
+  if (sig.exp != null) {
     if (!only(sig.exp, DIGITS, 12)) invalid('exp', 'unix seconds', 403);
     if (Math.floor(Date.now() / 1000) > Number(sig.exp)) deny('exp', 'signed URL expired at ' + sig.exp);
   }
@@ -430,10 +440,10 @@ function rewrite(r, accept) {
       var at = form.tokens[i].indexOf('_');
       var tname = form.tokens[i].slice(0, at);
       var tparam = lookup(PATH, tname);
-      if (tparam === undefined) unknown(tname);
+      if (tparam == null) unknown(tname);
       set(params, tparam, form.tokens[i].slice(at + 1), true);
     }
-    if (params.fm === undefined) {
+    if (params.fm == null) {
       var ext = /\.([^.]*)$/.exec(form.name);
       var fm = ext ? lower(ext[1]) : '';
       if (!FORMATS.hasOwnProperty(fm)) invalid('fm', 'a name ending in .jpg, .png, .webp or .avif, or an `f_` token');
@@ -446,7 +456,7 @@ function rewrite(r, accept) {
   for (i = 0; i < pieces.length; i++) {
     var name = decode(pieces[i][0].replace(/\+/g, ' '));
     var param = name === null ? undefined : lookup(QUERY, name);
-    if (param === undefined) unknown(name);
+    if (param == null) unknown(name);
     var value = decode(pieces[i][1].replace(/\+/g, ' '));
     if (value === null) invalid(param, 'a valid percent-encoded value');
     set(params, param, value, false);
@@ -459,7 +469,7 @@ async function handler(event) {
   var accept = request.headers.accept ? request.headers.accept.value : '';
   try {
     var r = parse(request.uri, request.querystring);
-    if (P.sign === 1 || (P.sign && !free(r))) await verify(r.sig, r.message);
+    if (P.s === 1 || (P.s && !free(r))) await verify(r.sig, r.message);
     var variant = rewrite(r, accept);
     if (variant === null) {
       request.uri = '/' + encodeKey(r.key);
@@ -470,7 +480,7 @@ async function handler(event) {
       // Set here, so a viewer's own x-imgflex-url never reaches it.
       // The signed message is the URL but `sig`, which may go anywhere.
       var sig = r.sig.sig;
-      request.headers['x-imgflex-url'] = { value: r.message + (sig === undefined ? '' : (r.message.indexOf('?') < 0 ? '?' : '&') + 'sig=' + sig) };
+      request.headers['x-imgflex-url'] = { value: r.message + (sig == null ? '' : (r.message.indexOf('?') < 0 ? '?' : '&') + 'sig=' + sig) };
       request.uri = variant;
     }
     request.querystring = {};

@@ -120,6 +120,25 @@ impl Aws {
         &self.region
     }
 
+    /// Clients on a replay HTTP client (recorded exchanges), for tests of services or calls
+    /// moto does not have.
+    #[cfg(test)]
+    pub fn replaying(http: aws_smithy_http_client::test_util::StaticReplayClient) -> Aws {
+        let config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_lambda::config::SharedCredentialsProvider::new(
+                aws_sdk_lambda::config::Credentials::for_tests(),
+            ))
+            .http_client(http)
+            .build();
+        Aws {
+            config,
+            region: "eu-west-1".into(),
+            endpoint: None,
+        }
+    }
+
     /// The account the credentials belong to, from STS: the first call, so a bad key fails
     /// here with a clear message rather than halfway through a deploy.
     pub async fn account(&self) -> Result<String, CliError> {

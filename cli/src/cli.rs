@@ -117,6 +117,7 @@ pub enum Command {
     ///   imgflex url photos/cat.jpg 'w=400&h=300&fm=webp'
     ///   imgflex url '/photos/cat.jpg?w=400&fm=auto' --accept 'image/avif,image/webp'
     ///   imgflex url /photos/cat.jpg/w_400,c_fill/cat.webp --output json
+    ///   imgflex url --policy                           # the variant space of imgflex.toml
     #[command(verbatim_doc_comment)]
     Url(UrlArgs),
 
@@ -595,7 +596,13 @@ pub struct BenchArgs {
 pub struct UrlArgs {
     /// The original's key or the request path, optionally with its query
     /// (`photos/cat.jpg`, `/photos/cat.jpg?w=400`, a path-form URL or a full CDN URL)
-    pub key: String,
+    #[arg(required_unless_present = "policy")]
+    pub key: Option<String>,
+
+    /// Instead of a URL: how many variants one original can have under the policy, signed
+    /// and unsigned, and which parameter leaves it unbounded
+    #[arg(long, conflicts_with_all = ["key", "query"])]
+    pub policy: bool,
 
     /// The query string, as in a URL without the `?` (`w=400&fit=cover&fm=webp`)
     pub query: Option<String>,

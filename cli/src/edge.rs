@@ -15,19 +15,35 @@ const POLICY_SLOT: &str = "__IMGFLEX_POLICY__";
 /// CloudFront's limit on a function's code: 10 KB.
 pub const MAX_FUNCTION_BYTES: usize = 10 * 1024;
 
-/// The policy as the JS reads it (`P`): short names, presets as the strings the TOML gave,
-/// re-parsed at the edge by the same rules as URL values.
+/// The policy as the JS reads it (`P`): one- and two-letter names (the function's 10 KB is
+/// shared with the presets), presets as the strings the TOML gave, re-parsed at the edge by
+/// the same rules as URL values.
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 struct EdgePolicy<'a> {
+    #[serde(rename = "W")]
     max_width: u32,
+    #[serde(rename = "H")]
     max_height: u32,
+    #[serde(rename = "ws")]
     widths: &'a [u32],
+    #[serde(rename = "hs")]
+    heights: &'a [u32],
+    #[serde(rename = "qs")]
+    qualities: &'a [u8],
+    #[serde(rename = "bs")]
+    backgrounds: &'a [String],
+    #[serde(rename = "v")]
+    versions: bool,
+    #[serde(rename = "f")]
     formats: Vec<&'static str>,
+    #[serde(rename = "q")]
     quality: BTreeMap<&'static str, u8>,
+    #[serde(rename = "p")]
     presets: BTreeMap<&'a str, &'a BTreeMap<String, String>>,
+    #[serde(rename = "o")]
     only: bool,
     /// 0 off, 1 every URL, 2 all but presets and plain originals (`Signing`).
+    #[serde(rename = "s")]
     sign: u8,
 }
 
@@ -41,6 +57,10 @@ pub fn function_code(policy: &Policy) -> Result<String, CliError> {
         max_width: policy.max_width,
         max_height: policy.max_height,
         widths: &policy.widths,
+        heights: &policy.heights,
+        qualities: &policy.qualities,
+        backgrounds: &policy.backgrounds,
+        versions: policy.versions,
         formats: policy.formats.iter().map(|f| f.as_str()).collect(),
         quality,
         presets: policy
@@ -88,7 +108,7 @@ mod tests {
         );
         assert!(!code.contains(POLICY_SLOT));
         assert!(
-            code.contains(r#"={"maxWidth":4096,"maxHeight":4096,"widths":[],"#),
+            code.contains(r#"={"W":4096,"H":4096,"ws":[],"hs":[],"qs":[],"bs":[],"v":true,"#),
             "{code}"
         );
     }

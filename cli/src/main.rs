@@ -23,6 +23,7 @@ mod srcset;
 mod stack;
 mod stack_config;
 mod templates;
+mod variant_space;
 mod variants;
 
 use std::process::ExitCode;

@@ -88,7 +88,7 @@ mod tests {
                 .main
                 .contains("        import cf from\"cloudfront\";var ")
         );
-        assert!(rendered.main.contains("={\"maxWidth\":4096"));
+        assert!(rendered.main.contains("={\"W\":4096"));
         assert!(!rendered.main.contains("__IMGFLEX_POLICY__"));
         assert!(
             !rendered

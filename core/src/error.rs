@@ -60,6 +60,13 @@ pub enum ErrorKind {
         min: u32,
         max: u32,
     },
+    #[error("`{param}` must be one of {allowed}")]
+    NotListed {
+        param: &'static str,
+        allowed: String,
+    },
+    #[error("`v` is not allowed on this service")]
+    VersionsOff,
     #[error("unknown preset `{0}`")]
     UnknownPreset(String),
     #[error("`{0}` is not allowed: this service only serves presets (`p`)")]
@@ -114,6 +121,8 @@ impl ErrorKind {
                 Some(param)
             }
             ErrorKind::UnknownPreset(_) | ErrorKind::PresetRequired => Some("p"),
+            ErrorKind::NotListed { param, .. } => Some(param),
+            ErrorKind::VersionsOff => Some("v"),
             ErrorKind::FormatNotAllowed(_) => Some("fm"),
             ErrorKind::SignatureRequired | ErrorKind::BadSignature => Some("sig"),
             ErrorKind::UnknownKey => Some("kid"),

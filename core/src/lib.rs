@@ -21,6 +21,7 @@ mod policy;
 mod resolve;
 mod route;
 mod signature;
+mod space;
 mod spec;
 
 pub use accept::{MAX_ACCEPT_CHARS, legacy_fallback, negotiate};
@@ -40,4 +41,5 @@ pub use signature::{
     EXPIRES_PARAM, KEY_PARAM, MAX_KEY_ID_CHARS, SIG_PARAM, SIGNATURE_CHARS, Signing,
     secret_from_bytes, sign_url, signature,
 };
+pub use space::{Count, VariantSpace, variant_space};
 pub use spec::{Fit, Format, FormatRequest, Gravity, Rgb, TransformSpec};

@@ -22,6 +22,11 @@ pub const DIMENSION_CEILING: u32 = 16_384;
 /// max_width = 4096            # largest w after dpr (requests above it are clamped)
 /// max_height = 4096
 /// widths = [320, 640, 1280]   # optional: w rounds up to the next of these
+/// heights = [240, 480]        # optional: h rounds up to the next of these
+/// qualities = [60, 80]        # optional: the only values `q` may take
+/// backgrounds = ["ffffff"]    # optional: the only values `bg` may take
+/// versions = true             # false: `v` is refused
+/// signing = "off"             # "required", or "ad-hoc" (all but presets and originals)
 /// formats = ["jpeg", "png", "webp", "avif"]
 /// presets_only = false        # true: only `p`, `fm`, `dpr` and `v` are accepted
 ///
@@ -51,6 +56,21 @@ pub struct Policy {
     /// Allowed widths, ascending; empty means any width up to `max_width`.
     #[serde(deserialize_with = "widths")]
     pub widths: Vec<u32>,
+    /// Allowed heights, ascending; `h` rounds up to the next (after `widths` scaled it).
+    /// Empty means any height up to `max_height`.
+    #[serde(deserialize_with = "widths")]
+    pub heights: Vec<u32>,
+    /// The values `q` may be given (a URL's or a preset's); empty means 1 to 100. The
+    /// format's default quality applies when `q` is not given, listed or not.
+    #[serde(deserialize_with = "qualities")]
+    pub qualities: Vec<u8>,
+    /// The colours `bg` may be given, `rrggbb` lower case; empty means any. White applies
+    /// when `bg` is not given.
+    #[serde(deserialize_with = "backgrounds")]
+    pub backgrounds: Vec<String>,
+    /// Whether `v` (a cache-busting token, any of 62^32) is taken: with it, the variants of
+    /// one original have no bound but the token's length.
+    pub versions: bool,
     /// Formats a URL may ask for explicitly and `fm=auto` may choose. The legacy fallback of
     /// `fm=auto` (JPEG, or PNG for PNG/GIF/WebP originals) is always allowed: a browser that
     /// takes nothing else must still get an image.
@@ -98,6 +118,10 @@ impl Default for Policy {
             max_width: 4096,
             max_height: 4096,
             widths: Vec::new(),
+            heights: Vec::new(),
+            qualities: Vec::new(),
+            backgrounds: Vec::new(),
+            versions: true,
             formats: Format::ALL.to_vec(),
             quality: Qualities::default(),
             presets: BTreeMap::new(),
@@ -240,6 +264,16 @@ impl Policy {
         Ok(policy)
     }
 
+    /// Whether `q` may be given this value.
+    pub fn admits_quality(&self, q: u8) -> bool {
+        self.qualities.is_empty() || self.qualities.contains(&q)
+    }
+
+    /// Whether `bg` may be given this colour.
+    pub fn admits_background(&self, c: crate::spec::Rgb) -> bool {
+        self.backgrounds.is_empty() || self.backgrounds.contains(&c.to_string())
+    }
+
     /// The policy as compact JSON, for the handler's environment.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".to_string())
@@ -255,6 +289,15 @@ impl Policy {
             return Err((
                 Some("formats".into()),
                 "`formats` must name at least one format".into(),
+            ));
+        }
+        if let Some(h) = self.heights.iter().find(|&&h| h > self.max_height) {
+            return Err((
+                Some("heights".into()),
+                format!(
+                    "`heights` has {h}, above `max_height` ({})",
+                    self.max_height
+                ),
             ));
         }
         if let Some(w) = self.widths.iter().find(|&&w| w > self.max_width) {
@@ -294,6 +337,18 @@ impl Policy {
                         "preset `{name}`: h={h} is above `max_height` ({})",
                         self.max_height
                     ),
+                ));
+            }
+            if let Some(q) = p.quality.filter(|q| !self.admits_quality(*q)) {
+                return Err((
+                    needle,
+                    format!("preset `{name}`: q={q} is not one of `qualities`"),
+                ));
+            }
+            if let Some(bg) = p.background.filter(|c| !self.admits_background(*c)) {
+                return Err((
+                    needle,
+                    format!("preset `{name}`: bg={bg} is not one of `backgrounds`"),
                 ));
             }
             if p.width == Some(0) || p.height == Some(0) {
@@ -351,6 +406,38 @@ fn widths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
     Ok(widths)
 }
 
+fn qualities<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let raw = Vec::<i64>::deserialize(d)?;
+    let mut out = Vec::with_capacity(raw.len());
+    for n in raw {
+        if !(1..=100).contains(&n) {
+            return Err(de::Error::custom(format!(
+                "qualities must be between 1 and 100, got {n}"
+            )));
+        }
+        out.push(n as u8);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+fn backgrounds<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let raw = Vec::<String>::deserialize(d)?;
+    let mut out = Vec::with_capacity(raw.len());
+    for c in raw {
+        let Some(rgb) = crate::spec::Rgb::from_hex(&c) else {
+            return Err(de::Error::custom(format!(
+                "backgrounds are six hex digits (`ffffff`), got `{c}`"
+            )));
+        };
+        out.push(rgb.to_string());
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
 fn quality<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
     let n = i64::deserialize(d)?;
     if !(1..=100).contains(&n) {
@@ -365,6 +452,39 @@ fn quality<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
 mod tests {
     use super::*;
     use crate::spec::{Fit, FormatRequest};
+
+    #[test]
+    fn the_bounds_on_free_values_parse_and_refuse_nonsense() {
+        let p = Policy::from_toml_str(
+            "heights = [480, 240, 240]\nqualities = [80, 60]\nbackgrounds = [\"FFFFFF\", \"000000\"]\nversions = false\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.heights, [240, 480]);
+        assert_eq!(p.qualities, [60, 80]);
+        assert_eq!(p.backgrounds, ["000000", "ffffff"]);
+        assert!(!p.versions);
+        let back = Policy::from_json_str(&p.to_json()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, p, "the handler reads the bounds from the JSON");
+        for (toml, says) in [
+            ("max_height = 100\nheights = [200]", "above `max_height`"),
+            ("qualities = [0]", "between 1 and 100"),
+            ("backgrounds = [\"white\"]", "six hex digits"),
+            (
+                "qualities = [60]\n[presets.a]\nq = 70",
+                "not one of `qualities`",
+            ),
+            (
+                "backgrounds = [\"000000\"]\n[presets.a]\nbg = \"ff0000\"",
+                "not one of `backgrounds`",
+            ),
+        ] {
+            let e = Policy::from_toml_str(toml)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(says), "{toml}: {e}");
+        }
+    }
 
     #[test]
     fn empty_document_is_the_default_policy() {

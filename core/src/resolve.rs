@@ -84,6 +84,35 @@ pub(crate) fn resolve(
         }
     }
 
+    // The policy's bounds on the free values (`imgflex url --policy` counts what they
+    // leave). Explicit values only: the defaults always apply.
+    if params.version.is_some() && !policy.versions {
+        return Err(err("v", ErrorKind::VersionsOff));
+    }
+    if let Some(q) = params.quality.filter(|q| !policy.admits_quality(*q)) {
+        let allowed = policy
+            .qualities
+            .iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>();
+        return Err(err(
+            &q.to_string(),
+            ErrorKind::NotListed {
+                param: "q",
+                allowed: allowed.join(", "),
+            },
+        ));
+    }
+    if let Some(bg) = params.background.filter(|c| !policy.admits_background(*c)) {
+        return Err(err(
+            &bg.to_string(),
+            ErrorKind::NotListed {
+                param: "bg",
+                allowed: policy.backgrounds.join(", "),
+            },
+        ));
+    }
+
     let (width, height) = size(
         params.width,
         params.height,
@@ -141,6 +170,16 @@ fn size(
             w = Some(allowed);
         }
     }
+    if let (Some(want), Some(&largest)) = (h, policy.heights.last()) {
+        h = Some(
+            policy
+                .heights
+                .iter()
+                .copied()
+                .find(|&a| a >= want)
+                .unwrap_or(largest),
+        );
+    }
     (w, h)
 }
 
@@ -152,10 +191,19 @@ impl Policy {
             && spec.height.is_none_or(|h| h <= self.max_height)
             && spec
                 .width
-                .is_none_or(|w| self.widths.is_empty() || self.widths.contains(&w));
+                .is_none_or(|w| self.widths.is_empty() || self.widths.contains(&w))
+            && spec
+                .height
+                .is_none_or(|h| self.heights.is_empty() || self.heights.contains(&h));
+        // A listed value, or the default (which applies whatever the lists say).
+        let bounded = (self.versions || spec.version.is_none())
+            && spec.quality.is_none_or(|q| {
+                self.admits_quality(q) || Some(q) == self.quality.for_format(spec.format)
+            })
+            && (self.admits_background(spec.background) || spec.background == Rgb::WHITE);
         let format_ok = self.formats.contains(&spec.format)
             || (spec.auto_format && spec.format == legacy_fallback(original));
-        if !fits || !format_ok {
+        if !fits || !format_ok || !bounded {
             return false;
         }
         if !self.presets_only {
@@ -218,6 +266,27 @@ mod tests {
         );
         let explicit_png = parse_canonical("_v/a.png/w50_inside_center_bgffffff_e0.png").unwrap();
         assert!(!small.admits(&explicit_png.original, &explicit_png.spec));
+    }
+
+    #[test]
+    fn the_handler_admits_only_what_the_bounds_allow() {
+        let bounded = Policy::from_toml_str(
+            "heights = [240]\nqualities = [60]\nbackgrounds = [\"000000\"]\nversions = false",
+        )
+        .unwrap();
+        for (key, admitted) in [
+            ("_v/a.jpg/h240_inside_center_q60_bgffffff_e0.jpg", true),
+            // The default quality (80 for JPEG) and white are always admitted.
+            ("_v/a.jpg/h240_inside_center_q80_bg000000_e0.jpg", true),
+            ("_v/a.jpg/h241_inside_center_q60_bgffffff_e0.jpg", false),
+            ("_v/a.jpg/h240_inside_center_q61_bgffffff_e0.jpg", false),
+            ("_v/a.jpg/h240_inside_center_q60_bgff0000_e0.jpg", false),
+            ("_v/a.jpg/h240_inside_center_q60_bgffffff_e0_v2.jpg", false),
+        ] {
+            let v = parse_canonical(key).unwrap();
+            assert_eq!(bounded.admits(&v.original, &v.spec), admitted, "{key}");
+            assert!(Policy::default().admits(&v.original, &v.spec), "{key}");
+        }
     }
 
     #[test]

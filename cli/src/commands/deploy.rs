@@ -141,6 +141,9 @@ pub fn run(args: DeployArgs, global: &GlobalArgs, out: &Output) -> Result<(), Cl
     };
     let rendered = render(&config.policy)?;
     check_sizes(&config, &rendered, &settings)?;
+    if let Some(warning) = crate::variant_space::warning(&config.policy) {
+        out.warn(format_args!("{warning}"));
+    }
     if config.policy.signing != imgflex_core::Signing::Off {
         // The stack's KeyValueStore starts empty: until it holds a key every URL that needs
         // a signature is refused. Keys are not made here (a deploy never writes secrets).
@@ -248,16 +251,25 @@ fn reservable(unreserved: i64, held: i64) -> i64 {
     (unreserved + held - UNRESERVED_FLOOR).max(0)
 }
 
-/// A reservation the account cannot give fails the stack halfway; refuse it up front.
-/// Accounts (and emulators) that do not answer GetAccountSettings are not blocked by it.
+/// The reservation a deploy makes when `handler.reserved_concurrency` is not set: a
+/// ceiling on renders at once, so a burst of new variants cannot take the whole account's
+/// concurrency from its other functions (and a floor, so they cannot starve the handler).
+pub const DEFAULT_RESERVED_CONCURRENCY: u32 = 50;
+
+/// The reservation to deploy. Set in imgflex.toml: refused up front when the account cannot
+/// give it (it would fail the stack halfway). Not set: the default where the account can
+/// spare it, else none, and a warning that says why and what to do. Accounts (and
+/// emulators) that do not answer GetAccountSettings get what was configured (no
+/// reservation by default).
 async fn check_concurrency(
     aws: &Aws,
     reserved: &Setting<u32>,
     function: &str,
     out: &Output,
-) -> Result<(), CliError> {
-    if reserved.value == 0 {
-        return Ok(());
+) -> Result<Setting<u32>, CliError> {
+    let auto = reserved.source == Source::Default;
+    if reserved.value == 0 && !auto {
+        return Ok(reserved.clone());
     }
     let lambda = aws.lambda();
     let unreserved = match lambda.get_account_settings().send().await {
@@ -273,7 +285,7 @@ async fn check_concurrency(
         }
     };
     let Some(unreserved) = unreserved else {
-        return Ok(());
+        return Ok(reserved.clone());
     };
     let held = match lambda
         .get_function_concurrency()
@@ -285,6 +297,24 @@ async fn check_concurrency(
         Err(_) => 0,
     };
     let can = reservable(i64::from(unreserved), i64::from(held));
+    if auto {
+        if can >= i64::from(DEFAULT_RESERVED_CONCURRENCY) {
+            out.status(format!(
+                "handler: {DEFAULT_RESERVED_CONCURRENCY} concurrent renders reserved (the default; `handler.reserved_concurrency` sets another, 0 none)"
+            ));
+            return Ok(Setting {
+                value: DEFAULT_RESERVED_CONCURRENCY,
+                source: Source::Default,
+            });
+        }
+        out.warn(format!(
+            "this account can reserve {can} concurrent executions for the handler ({unreserved} unreserved, of which Lambda keeps {UNRESERVED_FLOOR}), fewer than the default {DEFAULT_RESERVED_CONCURRENCY}: the handler is deployed with no reservation and shares the account's concurrency, so a burst of new variants can throttle your other functions. Ask AWS for a higher \"Concurrent executions\" quota (Service Quotas, Lambda), then set `handler.reserved_concurrency`"
+        ));
+        return Ok(Setting {
+            value: 0,
+            source: Source::Default,
+        });
+    }
     if i64::from(reserved.value) > can {
         return Err(CliError::new(format!(
             "`handler.reserved_concurrency` is {} ({}), but this account can reserve at most {can} for the handler: {unreserved} of its concurrency is unreserved, and Lambda keeps {UNRESERVED_FLOOR} of that for unreserved functions",
@@ -292,7 +322,7 @@ async fn check_concurrency(
         ))
         .hint("lower it (0 means no reservation), or ask AWS for a higher \"Concurrent executions\" quota in Service Quotas"));
     }
-    Ok(())
+    Ok(reserved.clone())
 }
 
 fn found(what: &str) -> Source {
@@ -445,7 +475,6 @@ async fn deploy(
     let account = aws.account().await?;
     let region = aws.region().to_string();
     let name = args.stack.stack_name.clone();
-    let configured = settings.main_parameters(&region);
     out.status(format!(
         "deploying `{name}` to account {account}, {region}{}",
         if args.dry_run { " (dry run)" } else { "" }
@@ -456,13 +485,18 @@ async fn deploy(
     if let Some(domain) = &settings.domain {
         check_certificate(&aws, domain).await?;
     }
-    check_concurrency(
+    let reserved = check_concurrency(
         &aws,
         &settings.reserved_concurrency,
         &format!("{name}-resize"),
         out,
     )
     .await?;
+    let settings = &StackSettings {
+        reserved_concurrency: reserved,
+        ..settings.clone()
+    };
+    let configured = settings.main_parameters(&region);
     let choices = Choices {
         yes: args.yes,
         dry_run: args.dry_run,
@@ -768,6 +802,90 @@ async fn upload_zip(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// GetAccountSettings (not in moto) on recorded exchanges: the default reservation is
+    /// made where the account can spare it, and skipped with a warning where it cannot.
+    fn lambda_replay(unreserved: u32) -> crate::aws::Aws {
+        use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+        use aws_smithy_types::body::SdkBody;
+        let event = |uri: &str, status: u16, body: String| {
+            ReplayEvent::new(
+                http::Request::builder()
+                    .uri(uri)
+                    .body(SdkBody::empty())
+                    .unwrap_or_else(|e| panic!("{e}")),
+                http::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .header(
+                        "x-amzn-errortype",
+                        if status == 404 {
+                            "ResourceNotFoundException"
+                        } else {
+                            ""
+                        },
+                    )
+                    .body(SdkBody::from(body))
+                    .unwrap_or_else(|e| panic!("{e}")),
+            )
+        };
+        crate::aws::Aws::replaying(StaticReplayClient::new(vec![
+            event(
+                "https://lambda.eu-west-1.amazonaws.com/2016-08-19/account-settings",
+                200,
+                format!(
+                    r#"{{"AccountLimit":{{"ConcurrentExecutions":{unreserved},"UnreservedConcurrentExecutions":{unreserved}}},"AccountUsage":{{"FunctionCount":1}}}}"#
+                ),
+            ),
+            event(
+                "https://lambda.eu-west-1.amazonaws.com/2019-09-30/functions/s-resize/concurrency",
+                404,
+                r#"{"Message":"Function not found"}"#.into(),
+            ),
+        ]))
+    }
+
+    #[test]
+    fn the_default_reservation_is_made_only_where_the_account_can_spare_it() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let out = Output {
+            format: crate::cli::OutputFormat::Text,
+            quiet: true,
+            verbose: 0,
+        };
+        let default = Setting {
+            value: 0,
+            source: Source::Default,
+        };
+        let got = |unreserved: u32, setting: &Setting<u32>| {
+            rt.block_on(check_concurrency(
+                &lambda_replay(unreserved),
+                setting,
+                "s-resize",
+                &out,
+            ))
+        };
+        let big = got(1000, &default).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(big.value, DEFAULT_RESERVED_CONCURRENCY);
+        // A new account's 10 (or 100): nothing to reserve, so none, with the warning.
+        assert_eq!(got(10, &default).map(|s| s.value).ok(), Some(0));
+        assert_eq!(got(149, &default).map(|s| s.value).ok(), Some(0));
+        assert_eq!(got(150, &default).map(|s| s.value).ok(), Some(50));
+        // Asked for in imgflex.toml: given, or refused up front with the numbers.
+        let asked = Setting {
+            value: 80,
+            source: Source::File("imgflex.toml:3".into()),
+        };
+        assert_eq!(got(1000, &asked).map(|s| s.value).ok(), Some(80));
+        let refused = got(150, &asked)
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(refused.contains("can reserve at most 50"), "{refused}");
+    }
 
     // The edge function's 10 KB is reached first by any policy `imgflex.toml` can express
     // today (e2e: stack_config.rs), so these limits are checked here on the JSON itself.

@@ -18,6 +18,10 @@ struct Report {
     files: Vec<PathBuf>,
     function_bytes: usize,
     function_limit: usize,
+    /// What one original can become under the policy (`imgflex url --policy` explains).
+    variant_space: imgflex_core::VariantSpace,
+    #[serde(skip)]
+    variant_line: String,
 }
 
 impl fmt::Display for Report {
@@ -33,6 +37,7 @@ impl fmt::Display for Report {
         for file in &self.files {
             writeln!(f, "  {}", file.display())?;
         }
+        writeln!(f, "{}", self.variant_line)?;
         write!(
             f,
             "lint them with: cfn-lint {}/*.yaml",
@@ -55,11 +60,14 @@ pub fn run(args: RenderArgs, global: &GlobalArgs, out: &Output) -> Result<(), Cl
     .into_iter()
     .map(|(name, text)| write(&args.out.join(name), text))
     .collect::<Result<Vec<_>, _>>()?;
+    let (variant_space, variant_line) = crate::variant_space::summary(&policy);
     out.data(&Report {
         out_dir: args.out,
         files,
         function_bytes: rendered.function_code.len(),
         function_limit: MAX_FUNCTION_BYTES,
+        variant_space,
+        variant_line,
     })
 }
 

@@ -95,7 +95,7 @@ pub fn run(args: SignArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliE
     check(&signed, &key, now, &policy)?;
     if policy.signing == imgflex_core::Signing::Off {
         out.warn(
-            "note: this policy has `signing = \"off\"`: the edge ignores the signature \
+            "this policy has `signing = \"off\"`: the edge ignores the signature \
              (set `signing` in imgflex.toml and deploy to require it)",
         );
     }

@@ -36,6 +36,79 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// `imgflex url --policy`: the variant space, and the bounds that make it.
+#[derive(Debug, Serialize)]
+struct Space {
+    #[serde(flatten)]
+    space: imgflex_core::VariantSpace,
+    signing: &'static str,
+    #[serde(skip)]
+    line: String,
+    #[serde(skip)]
+    advice: Vec<String>,
+}
+
+impl Space {
+    fn of(policy: &imgflex_core::Policy) -> Space {
+        let (space, line) = crate::variant_space::summary(policy);
+        let mut advice = Vec::new();
+        if policy.versions {
+            advice.push("`versions = false` refuses `v`, the one unbounded parameter".to_string());
+        }
+        for (empty, what) in [
+            (
+                policy.widths.is_empty(),
+                "`widths = [...]` rounds w up to a few sizes",
+            ),
+            (
+                policy.heights.is_empty(),
+                "`heights = [...]` does the same for h",
+            ),
+            (
+                policy.qualities.is_empty(),
+                "`qualities = [...]` lists the q values taken",
+            ),
+            (
+                policy.backgrounds.is_empty(),
+                "`backgrounds = [...]` lists the bg colours taken",
+            ),
+        ] {
+            if empty {
+                advice.push(what.to_string());
+            }
+        }
+        if policy.signing == Signing::Off {
+            advice.push(
+                "`signing = \"ad-hoc\"` leaves strangers only the presets; \"required\" nothing"
+                    .to_string(),
+            );
+        }
+        Space {
+            space,
+            signing: policy.signing.as_str(),
+            line,
+            advice,
+        }
+    }
+}
+
+impl fmt::Display for Space {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (an upper bound; signing = \"{}\")",
+            self.line, self.signing
+        )?;
+        if !self.advice.is_empty() {
+            write!(f, "\nto bound it:")?;
+            for a in &self.advice {
+                write!(f, "\n  {a}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The refusal, as data for `--output json`.
 #[derive(Debug, Serialize)]
 struct Refusal<'a> {
@@ -47,7 +120,10 @@ struct Refusal<'a> {
 
 pub fn run(args: UrlArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliError> {
     let policy = load_policy(global.config.as_deref())?;
-    let target = request_target(&args.key, args.query.as_deref());
+    let Some(key) = &args.key else {
+        return out.data(&Space::of(&policy));
+    };
+    let target = request_target(key, args.query.as_deref());
     out.verbose(format_args!("request: {target}"));
 
     let now = args.at.unwrap_or_else(keyring::now);

@@ -18,7 +18,7 @@ use crate::templates::render;
 /// Generated URLs per run (spread over the fuzzed policies), on top of the table.
 const FUZZ_CASES: usize = 12_000;
 /// The policies the fuzz runs under: the table's, by name.
-const FUZZ_POLICIES: [&str; 4] = ["default", "widths", "presets", "presets_only"];
+const FUZZ_POLICIES: [&str; 5] = ["default", "widths", "presets", "presets_only", "bounded"];
 /// CloudFront Functions have 2 MB of memory per request; one request here may use half.
 const MEMORY_BUDGET: u64 = 1024 * 1024;
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Writes the signed-URL vectors of tests/fixtures/url-vectors.json.
+"""Writes the signed-URL and policy-bound vectors of tests/fixtures/url-vectors.json.
 
 The signatures are computed here, with Python's own hmac, from the format the README
 documents (the URL without `sig`, HMAC-SHA256 under the secret's text, base64url without
 padding), not by imgflex: the table then holds imgflex-core and the edge function to the
 written format. The expected outcomes are written out by hand below.
 
-    python3 tools/vectors/signing.py    # rewrites the vectors tagged "signing"
+    python3 tools/vectors/generate.py    # rewrites the vectors tagged "signing" or "bounds"
 """
 import base64
 import hashlib
@@ -99,6 +99,29 @@ VECTORS = [
 ]
 
 
+V = "/_v/photos/cat.jpg/"
+# Under "bounded": widths [320, 640, 1280], heights [240, 480], qualities [60, 80],
+# backgrounds [ffffff, 000000], versions off.
+BOUNDS = [
+    ok("bounds: w rounds up to a width, h (scaled with it) up to a height", "bounded", "/photos/cat.jpg?w=400&h=250&fm=webp", V + "w640_h480_cover_center_q75_bgffffff_e0.webp"),
+    ok("bounds: h alone rounds up to a height", "bounded", "/photos/cat.jpg?h=100&fm=webp", V + "h240_inside_center_q75_bgffffff_e0.webp"),
+    ok("bounds: past the last height is the last", "bounded", "/photos/cat.jpg?h=1000&fm=webp", V + "h480_inside_center_q75_bgffffff_e0.webp"),
+    ok("bounds: a listed quality", "bounded", "/photos/cat.jpg?w=100&fm=webp&q=60", V + "w320_inside_center_q60_bgffffff_e0.webp"),
+    ok("bounds: the default quality applies unlisted", "bounded", "/photos/cat.jpg?w=100&fm=webp", V + "w320_inside_center_q75_bgffffff_e0.webp"),
+    no("bounds: but cannot be asked for", "bounded", "/photos/cat.jpg?w=100&fm=webp&q=75", 400, "q"),
+    no("bounds: an unlisted quality", "bounded", "/photos/cat.jpg?w=100&fm=webp&q=61", 400, "q"),
+    no("bounds: the grammar comes first", "bounded", "/photos/cat.jpg?w=100&q=abc", 400, "q"),
+    ok("bounds: a listed background", "bounded", "/photos/cat.jpg?w=100&h=100&fit=contain&bg=000000&fm=webp", V + "w320_h480_contain_center_q75_bg000000_e0.webp"),
+    ok("bounds: white is listed here", "bounded", "/photos/cat.jpg?bg=FFFFFF&w=100&fm=webp", V + "w320_inside_center_q75_bgffffff_e0.webp"),
+    no("bounds: an unlisted background", "bounded", "/photos/cat.jpg?w=100&bg=ff0000&fm=webp", 400, "bg"),
+    no("bounds: an unlisted background even where it changes nothing", "bounded", "/photos/cat.jpg?w=100&bg=rgb:ff0000&fm=png", 400, "bg"),
+    no("bounds: versions off refuses v", "bounded", "/photos/cat.jpg?w=100&v=2&fm=webp", 400, "v"),
+    no("bounds: the size range is checked before the bounds", "bounded", "/photos/cat.jpg?w=5000&v=1", 400, "w"),
+    ok("bounds: path form", "bounded", "/photos/cat.jpg/w_100,q_60/cat.webp", V + "w320_inside_center_q60_bgffffff_e0.webp"),
+    no("bounds: path form v", "bounded", "/photos/cat.jpg/w_100,v_3/cat.webp", 400, "v"),
+]
+
+
 def render(doc):
     """The table's layout: the header indented, one vector per line."""
     head = {k: v for k, v in doc.items() if k != "vectors"}
@@ -112,17 +135,24 @@ def main():
     doc["policies"]["signed"] = 'signing = "required"\n'
     doc["policies"]["ad_hoc"] = 'signing = "ad-hoc"\n\n[presets.thumb]\nw = 300\nh = 300\nfit = "cover"\n'
     doc["signing"] = {
-        "about": "The clock (unix seconds) and the KeyValueStore (key id: secret) every vector runs with; k0 is retired (tools/vectors/signing.py wrote these vectors).",
+        "about": "The clock (unix seconds) and the KeyValueStore (key id: secret) every vector runs with; k0 is retired (tools/vectors/generate.py wrote these vectors).",
         "now": NOW,
         "keys": KEYS,
     }
-    vectors = [v for v in doc["vectors"] if not v.get("signing")]
+    doc["policies"]["bounded"] = (
+        'widths = [320, 640, 1280]\nheights = [240, 480]\nqualities = [60, 80]\n'
+        'backgrounds = ["ffffff", "000000"]\nversions = false\n'
+    )
+    vectors = [v for v in doc["vectors"] if not v.get("signing") and not v.get("bounds")]
     for v in VECTORS:
         v["signing"] = True
         vectors.append(v)
+    for v in BOUNDS:
+        v["bounds"] = True
+        vectors.append(v)
     doc["vectors"] = vectors
     TABLE.write_text(render(doc))
-    print(f"{len(VECTORS)} signing vectors written to {TABLE}")
+    print(f"{len(VECTORS)} signing and {len(BOUNDS)} bounds vectors written to {TABLE}")
 
 
 if __name__ == "__main__":

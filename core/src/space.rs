@@ -1,0 +1,164 @@
+//! How many variants one original can have under a policy: every one is a Lambda run and a
+//! stored object, so this is what a policy lets a stranger spend. An upper bound, counted
+//! on the canonical key's grammar after normalisation (fits, gravities and backgrounds that
+//! cannot change the output are not counted twice); dpr values that round to the same size
+//! are counted apart, so the true number can be lower, never higher.
+
+use serde::Serialize;
+
+use crate::params::{DPR_MAX, DPR_MIN};
+use crate::policy::Policy;
+use crate::signature::Signing;
+use crate::spec::Format;
+
+/// A number of variants, or no bound and the parameter that removes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind", content = "value")]
+pub enum Count {
+    Finite(u128),
+    /// `v` takes any of 62^32 tokens: no bound a bill can be planned on.
+    Unbounded(&'static str),
+}
+
+impl Count {
+    pub fn is_unbounded(self) -> bool {
+        matches!(self, Count::Unbounded(_))
+    }
+}
+
+/// The variants of one original: with any URL (signed ones included), and with the URLs a
+/// stranger can make without a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct VariantSpace {
+    pub any: Count,
+    pub unsigned: Count,
+}
+
+/// Counts `policy`'s variant space (the larger of a JPEG-like and a PNG-like original, whose
+/// `fm=auto` fallbacks differ).
+pub fn variant_space(policy: &Policy) -> VariantSpace {
+    let versions = |allowed: bool, n: u128| {
+        if allowed && policy.versions {
+            Count::Unbounded("v")
+        } else {
+            Count::Finite(n)
+        }
+    };
+    let [ad_hoc, presets] = [false, true].map(|presets| {
+        [Format::Jpeg, Format::Png]
+            .into_iter()
+            .map(|fallback| {
+                entries(policy, fallback)
+                    .map(|f| {
+                        if presets {
+                            presets_per_format(policy)
+                        } else {
+                            ad_hoc_per_format(policy, f)
+                        }
+                    })
+                    .sum::<u128>()
+            })
+            .max()
+            .unwrap_or(0)
+    });
+    let any = if policy.presets_only {
+        versions(true, presets)
+    } else {
+        versions(true, ad_hoc)
+    };
+    let unsigned = match policy.signing {
+        Signing::Off => any,
+        Signing::Required => Count::Finite(0),
+        // Free: presets with `p`, `fm` and `dpr` only (a `v` needs a signature).
+        Signing::AdHoc => Count::Finite(presets),
+    };
+    VariantSpace { any, unsigned }
+}
+
+/// The formats a variant key can end in, each once per auto flag: every enabled format
+/// asked for by name, and what `fm=auto` picks (AVIF, WebP when enabled, else the fallback).
+fn entries(policy: &Policy, fallback: Format) -> impl Iterator<Item = Format> + '_ {
+    let auto = [Format::Avif, Format::Webp]
+        .into_iter()
+        .filter(|f| policy.formats.contains(f))
+        .chain([fallback]);
+    policy.formats.iter().copied().chain(auto)
+}
+
+/// Presets at each dpr: one quality and one background each.
+fn presets_per_format(policy: &Policy) -> u128 {
+    policy.presets.len() as u128 * u128::from(DPR_MAX - DPR_MIN + 1)
+}
+
+fn ad_hoc_per_format(policy: &Policy, format: Format) -> u128 {
+    let listed = |list: usize, any: u128| if list == 0 { any } else { list as u128 };
+    let widths = listed(policy.widths.len(), u128::from(policy.max_width));
+    let heights = listed(policy.heights.len(), u128::from(policy.max_height));
+    let quality = match policy.quality.for_format(format) {
+        None => 1,
+        Some(_) if policy.qualities.is_empty() => 100,
+        Some(default) => {
+            policy.qualities.len() as u128 + u128::from(!policy.qualities.contains(&default))
+        }
+    };
+    let backgrounds = if policy.backgrounds.is_empty() {
+        1 << 24
+    } else {
+        policy.backgrounds.len() as u128
+            + u128::from(!policy.backgrounds.iter().any(|b| b == "ffffff"))
+    };
+    // JPEG has no alpha: its background always matters; elsewhere only `contain`'s does.
+    let flat = if format == Format::Jpeg {
+        backgrounds
+    } else {
+        1
+    };
+    let none = flat;
+    let one = (widths + heights) * 2 * flat;
+    let gravities = 9;
+    let both = widths * heights * 2 * (gravities * flat + gravities * backgrounds + flat + flat);
+    (none + one + both) * quality
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn space(toml: &str) -> VariantSpace {
+        variant_space(&Policy::from_toml_str(toml).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    #[test]
+    fn the_default_policy_is_unbounded_by_v() {
+        let s = space("");
+        assert_eq!(s.any, Count::Unbounded("v"));
+        assert_eq!(s.unsigned, Count::Unbounded("v"));
+    }
+
+    #[test]
+    fn bounding_every_free_value_gives_a_small_exact_number() {
+        // One width, one height, one quality, white only, WebP only, no v: per format
+        // entry (webp asked for, webp by auto, the JPEG or PNG fallback by auto):
+        //   none 1 + one dim (1+1)*2 + both 1*1*2*(9+9+1+1) = 45, times qualities.
+        let s = space(
+            "widths = [400]\nheights = [300]\nqualities = [75]\nbackgrounds = [\"ffffff\"]\n\
+             versions = false\nformats = [\"webp\"]\n",
+        );
+        // webp explicit and auto: 45 each (75 is webp's default: one quality). The JPEG
+        // fallback: 45, its default quality 80 not listed, so two; PNG: 45, no quality.
+        assert_eq!(s.any, Count::Finite(45 + 45 + 45 * 2));
+        assert_eq!(s.unsigned, s.any);
+    }
+
+    #[test]
+    fn signing_bounds_what_strangers_can_make() {
+        let s = space("signing = \"required\"\n");
+        assert_eq!(s.any, Count::Unbounded("v"));
+        assert_eq!(s.unsigned, Count::Finite(0));
+        let s = space("signing = \"ad-hoc\"\n[presets.thumb]\nw = 300\n");
+        // One preset, 31 dprs, 4 formats by name + avif, webp and a fallback by auto.
+        assert_eq!(s.unsigned, Count::Finite(31 * 7));
+        let s = space("presets_only = true\nversions = false\n[presets.thumb]\nw = 300\n");
+        assert_eq!(s.any, Count::Finite(31 * 7));
+    }
+}
