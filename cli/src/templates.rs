@@ -86,7 +86,7 @@ mod tests {
         assert!(
             rendered
                 .main
-                .contains("        import cf from\"cloudfront\";var ")
+                .contains("        import cf from\"cloudfront\";import crypto from\"crypto\";var ")
         );
         assert!(rendered.main.contains("={\"W\":4096"));
         assert!(!rendered.main.contains("__IMGFLEX_POLICY__"));

@@ -141,18 +141,6 @@ pub fn run(args: DeployArgs, global: &GlobalArgs, out: &Output) -> Result<(), Cl
     };
     let rendered = render(&config.policy)?;
     check_sizes(&config, &rendered, &settings)?;
-    if let Some(warning) = crate::variant_space::warning(&config.policy) {
-        out.warn(format_args!("{warning}"));
-    }
-    if config.policy.signing != imgflex_core::Signing::Off {
-        // The stack's KeyValueStore starts empty: until it holds a key every URL that needs
-        // a signature is refused. Keys are not made here (a deploy never writes secrets).
-        out.warn(format_args!(
-            "signing = \"{}\": URLs that need a signature are refused until the stack has a key; \
-             `imgflex keys list` shows them, `imgflex keys rotate` makes one",
-            config.policy.signing.as_str()
-        ));
-    }
     if let Some(zip) = &args.handler_zip {
         check_handler_zip(zip, arch)?;
     }
@@ -471,6 +459,19 @@ async fn deploy(
     // Region and credentials are known (no call is made for them), then the zip is built,
     // before the first call: a missing cross toolchain stops the deploy with nothing created.
     let aws = Aws::connect(global).await?;
+    // What the policy exposes, once the deploy can go ahead (an error comes first).
+    if let Some(warning) = crate::variant_space::warning(&config.policy) {
+        out.warn(format_args!("{warning}"));
+    }
+    if config.policy.signing != imgflex_core::Signing::Off {
+        // The stack's KeyValueStore starts empty: until it holds a key every URL that needs
+        // a signature is refused. Keys are not made here (a deploy never writes secrets).
+        out.warn(format_args!(
+            "signing = \"{}\": URLs that need a signature are refused until the stack has a key; \
+             `imgflex keys list` shows them, `imgflex keys rotate` makes one",
+            config.policy.signing.as_str()
+        ));
+    }
     let (zip, sha256) = handler_zip(&args, arch, out)?;
     let account = aws.account().await?;
     let region = aws.region().to_string();

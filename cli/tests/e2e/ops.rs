@@ -555,4 +555,18 @@ fn bad_input_is_one_clear_error_and_writes_nothing() {
     );
     assert!(stderr.contains("--originals-bucket"), "{stderr}");
     assert_eq!(w.objects(ORIGINALS), serde_json::json!({}));
+
+    // Signing keys where the stack has no KeyValueStore (moto's CloudFormation skips
+    // CloudFront types): one clear error, found before anything is written.
+    for action in [&["keys", "rotate"][..], &["keys", "list"][..]] {
+        let (code, _, stderr) = run(aws_cli(&w.moto.endpoint, w.home.path())
+            .args(["--region", REGION])
+            .args(action));
+        assert_eq!(code, 1, "{stderr}");
+        assert!(
+            stderr.contains("has no signing-key store `imgflex-eu-west-1-keys`")
+                && stderr.contains("imgflex deploy"),
+            "{stderr}"
+        );
+    }
 }
