@@ -141,10 +141,7 @@ pub fn route_signed(
     now: u64,
     secret: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Route, ParseError> {
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (target, None),
-    };
+    let (path, query) = split_target(target);
     check_signature(path, query, policy, now, secret)?;
     route(path, query, accept, policy)
 }
@@ -155,11 +152,16 @@ pub fn route_target(
     accept: Option<&str>,
     policy: &Policy,
 ) -> Result<Route, ParseError> {
-    let (path, query) = match target.split_once('?') {
+    let (path, query) = split_target(target);
+    route(path, query, accept, policy)
+}
+
+/// `/path?query` into the path and the query (without `?`).
+fn split_target(target: &str) -> (&str, Option<&str>) {
+    match target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
-    };
-    route(path, query, accept, policy)
+    }
 }
 
 /// Splits `{original}/{ops}/{name}` when it is the path form: at least three segments, the

@@ -39,6 +39,20 @@ fn signer_vectors(doc: &Value) -> Vec<(String, String, Option<String>, String)> 
     out
 }
 
+/// The table's KeyValueStore (`signing.keys`) as a keyring file in `dir`, for `imgflex url
+/// --keys`.
+pub fn keyring_file(doc: &Value, dir: &std::path::Path) -> std::path::PathBuf {
+    let keys = dir.join("keys.json");
+    let ring: Vec<Value> = doc["signing"]["keys"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(kid, secret)| serde_json::json!({"kid": kid, "secret": secret, "created": 1}))
+        .collect();
+    std::fs::write(&keys, serde_json::json!({ "keys": ring }).to_string()).unwrap();
+    keys
+}
+
 #[test]
 fn the_readme_signers_in_javascript_and_python_write_the_tables_signed_urls() {
     let doc = table();
@@ -80,14 +94,7 @@ fn the_readme_signers_in_javascript_and_python_write_the_tables_signed_urls() {
 fn imgflex_url_says_whether_a_signature_verifies_and_until_when() {
     let doc = table();
     let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys.json");
-    let ring: Vec<Value> = doc["signing"]["keys"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(kid, secret)| serde_json::json!({"kid": kid, "secret": secret, "created": 1}))
-        .collect();
-    std::fs::write(&keys, serde_json::json!({ "keys": ring }).to_string()).unwrap();
+    let keys = keyring_file(&doc, dir.path());
     let config = dir.path().join("imgflex.toml");
     std::fs::write(&config, "signing = \"required\"\n").unwrap();
     let now = doc["signing"]["now"].as_u64().unwrap();

@@ -27,14 +27,7 @@ fn the_binary_agrees_with_every_vector() {
         .collect();
 
     // The signed vectors' KeyValueStore as a keyring file, and their clock.
-    let keys = dir.path().join("keys.json");
-    let ring: Vec<Value> = doc["signing"]["keys"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(kid, secret)| serde_json::json!({"kid": kid, "secret": secret, "created": 1}))
-        .collect();
-    std::fs::write(&keys, serde_json::json!({ "keys": ring }).to_string()).unwrap();
+    let keys = crate::signing::keyring_file(&doc, dir.path());
     let now = doc["signing"]["now"].as_u64().unwrap().to_string();
 
     let mut failures = Vec::new();
