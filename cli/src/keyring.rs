@@ -90,6 +90,30 @@ impl Keyring {
         }
     }
 
+    /// The key a deployed stack's URLs are signed with: as `signer`, except that a key made
+    /// less than `settle` seconds ago does not sign while an older one exists. A new key
+    /// reaches every edge location within seconds of `rotate`, not at once; a URL signed
+    /// with it in those seconds could meet an edge that does not hold it yet.
+    pub fn settled_signer(
+        &self,
+        kid: Option<&str>,
+        now: u64,
+        settle: u64,
+    ) -> Result<&Key, CliError> {
+        if kid.is_some() {
+            return self.signer(kid);
+        }
+        let settled = self
+            .keys
+            .iter()
+            .filter(|k| k.created.saturating_add(settle) <= now)
+            .max_by_key(|k| k.created);
+        match settled {
+            Some(key) => Ok(key),
+            None => self.signer(None),
+        }
+    }
+
     pub fn secret(&self, kid: &str) -> Option<String> {
         self.keys
             .iter()
@@ -227,6 +251,46 @@ mod tests {
         assert!(back.signer(Some("gone")).is_err());
         std::fs::write(&path, "not json").unwrap_or_else(|e| panic!("{e}"));
         assert!(load(&path).is_err());
+    }
+
+    #[test]
+    fn a_key_fresh_from_rotate_signs_only_once_it_has_settled() {
+        let key = |kid: &str, created| Key {
+            kid: kid.into(),
+            secret: "s".into(),
+            created,
+        };
+        let ring = Keyring {
+            keys: vec![key("old", 100), key("new", 1_000)],
+        };
+        let signs = |now| {
+            ring.settled_signer(None, now, 60)
+                .map(|k| k.kid.clone())
+                .ok()
+        };
+        assert_eq!(
+            signs(1_030).as_deref(),
+            Some("old"),
+            "30 s after the rotation"
+        );
+        assert_eq!(signs(1_060).as_deref(), Some("new"), "a minute after");
+        // Asked for by name, or the only key: it signs at once.
+        assert_eq!(
+            ring.settled_signer(Some("new"), 1_001, 60)
+                .map(|k| k.kid.as_str())
+                .ok(),
+            Some("new")
+        );
+        let single = Keyring {
+            keys: vec![key("only", 1_000)],
+        };
+        assert_eq!(
+            single
+                .settled_signer(None, 1_001, 60)
+                .map(|k| k.kid.as_str())
+                .ok(),
+            Some("only")
+        );
     }
 
     #[test]

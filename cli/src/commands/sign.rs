@@ -14,6 +14,10 @@ use crate::error::CliError;
 use crate::keyring::{self, Key, Keyring};
 use crate::output::Output;
 
+/// How long a new deployed key waits before it signs: KeyValueStore writes reach every
+/// edge location within seconds.
+const SETTLE_SECS: u64 = 60;
+
 #[derive(Debug, Serialize)]
 struct Signed {
     url: String,
@@ -86,7 +90,19 @@ pub fn run(args: SignArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliE
             let ring = Keyring {
                 keys: store.keys().await?,
             };
-            ring.signer(args.kid.as_deref()).cloned()
+            let key = ring
+                .settled_signer(args.kid.as_deref(), keyring::now(), SETTLE_SECS)?
+                .clone();
+            if let Ok(newest) = ring.signer(None)
+                && newest.kid != key.kid
+            {
+                out.warn(format_args!(
+                    "signing with {} while the newest key, {}, reaches every edge location \
+                     (it signs {SETTLE_SECS} s after `imgflex keys rotate`; --key {} uses it now)",
+                    key.kid, newest.kid, newest.kid
+                ));
+            }
+            Ok::<Key, CliError>(key)
         })?
     };
     let now = keyring::now();
