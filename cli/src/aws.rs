@@ -204,6 +204,17 @@ impl Aws {
         aws_sdk_cloudfrontkeyvaluestore::Client::new(&self.in_region(EDGE_REGION))
     }
 
+    /// CloudWatch in `region`: the handler's alarms are in the stack's region, the CDN's
+    /// and the WAF's in us-east-1 (where those services put their metrics).
+    pub fn cloudwatch_in(&self, region: &str) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.in_region(region))
+    }
+
+    /// CloudWatch Logs, where the handler writes its lines.
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::new(&self.config)
+    }
+
     /// Web ACLs of scope CLOUDFRONT are only visible from us-east-1.
     pub fn wafv2_edge(&self) -> aws_sdk_wafv2::Client {
         aws_sdk_wafv2::Client::new(&self.in_region(EDGE_REGION))

@@ -280,6 +280,64 @@ pub enum Command {
     ///   imgflex keys rotate --local
     #[command(verbatim_doc_comment)]
     Keys(KeysArgs),
+    /// Check a deployment's contract through its CDN address, as a viewer would
+    ///
+    /// Asks the CDN (the stack's, or --url) for an original and for variants of it, and
+    /// checks: the original is served with its type; a variant nobody asked for is a `Miss`,
+    /// then a `Hit` (CloudFront's x-cache); another spelling of it (`width=` for `w=`) is
+    /// the same cache entry; an unknown parameter is a 400 from the edge function (no
+    /// Lambda run); `fm=auto` follows Accept; with signatures on, an unsigned URL is a 403;
+    /// the function URL and the buckets refuse direct requests. Each check is ok, FAIL or
+    /// skip; exits 1 when one fails. Needs an image in the originals bucket (the first is
+    /// used, or --key).
+    ///
+    /// Examples:
+    ///   imgflex verify
+    ///   imgflex verify --junit verify.xml --output json
+    ///   imgflex verify --url http://127.0.0.1:8080      # imgflex dev
+    #[command(verbatim_doc_comment)]
+    Verify(VerifyArgs),
+
+    /// Render variants ahead of their first viewer, through the CDN
+    ///
+    /// Asks the CDN for each original (KEYS, or every image of the originals bucket with
+    /// --all) at each width (the policy's, or --widths) as `fm=auto` in each format (the
+    /// Accept a browser sends for it), a few at a time, and reports what each cost. A
+    /// variant already cached is a hit and costs nothing. Variants are stored in the
+    /// variants bucket, so every edge location gets them from there, not from a render.
+    ///
+    /// Examples:
+    ///   imgflex warm photos/cat.jpg photos/dog.jpg
+    ///   imgflex warm --all --widths 320,640,1280 --formats avif,webp
+    ///   imgflex warm --all --preset thumb
+    #[command(verbatim_doc_comment)]
+    Warm(WarmArgs),
+
+    /// The resize Lambda's log lines, as a table or JSON lines
+    ///
+    /// Reads the handler's JSON log lines (one per request: status, key, source, timings)
+    /// from its CloudWatch log group. --follow keeps reading new lines until interrupted.
+    ///
+    /// Examples:
+    ///   imgflex logs --since 1h
+    ///   imgflex logs --status 5xx --key photos/
+    ///   imgflex logs --follow --output json
+    #[command(verbatim_doc_comment)]
+    Logs(LogsArgs),
+
+    /// What the CDN served: requests, hit ratio, bytes, renders, top URLs, from its logs
+    ///
+    /// Reads the distribution's CloudFront standard logs (gzip, W3C fields) from the logs
+    /// bucket, file by file as a stream, and the renders from the variants bucket's access
+    /// logs (one PUT per render). CloudFront delivers its logs within about an hour; the
+    /// top lists stay exact up to 1,024 distinct URLs each and are marked approximate past
+    /// that.
+    ///
+    /// Examples:
+    ///   imgflex stats
+    ///   imgflex stats --since 7d --output json
+    #[command(verbatim_doc_comment)]
+    Stats(StatsArgs),
 
     /// Print the shell completion script for SHELL on stdout
     ///
@@ -296,6 +354,114 @@ pub enum Command {
     ///   imgflex man > ~/.local/share/man/man1/imgflex.1 && man imgflex
     #[command(verbatim_doc_comment)]
     Man,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The CDN address to check (scheme and host) instead of the stack's; `imgflex dev`'s
+    /// too
+    #[arg(long, value_name = "BASE")]
+    pub url: Option<String>,
+
+    /// The original to check with [default: the first image of the originals bucket, or
+    /// of `imgflex dev`]
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+
+    /// Also write the results as JUnit XML, for CI
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Seconds one request may take
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub timeout: u64,
+
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WarmArgs {
+    /// Originals to warm (S3 keys)
+    #[arg(
+        value_name = "KEY",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub keys: Vec<String>,
+
+    /// Every image in the originals bucket (or of `imgflex dev`)
+    #[arg(long)]
+    pub all: bool,
+
+    /// A preset of the policy, instead of widths
+    #[arg(long, value_name = "P", conflicts_with = "widths")]
+    pub preset: Option<String>,
+
+    /// Widths to render [default: the policy's `widths`, else 320,640,960,1280,1920]
+    #[arg(long, value_delimiter = ',', value_name = "W,…")]
+    pub widths: Vec<u32>,
+
+    /// Formats to render, each as a browser asking for it with `fm=auto` gets it
+    /// [default: avif,webp and the fallback]
+    #[arg(long, value_delimiter = ',', value_name = "F,…")]
+    pub formats: Vec<String>,
+
+    /// Requests in flight at once (each a render on a miss; the Lambda's reserved
+    /// concurrency is the real ceiling)
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+
+    /// The CDN address to warm through instead of the stack's
+    #[arg(long, value_name = "BASE")]
+    pub url: Option<String>,
+
+    /// Seconds one request may take
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep reading new lines until interrupted
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+
+    /// How far back to start (`30m`, `1h`, `2d`)
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::keyring::parse_duration)]
+    pub since: u64,
+
+    /// Only responses of this status or class (`404`, `4xx`, `5xx`)
+    #[arg(long, value_name = "STATUS")]
+    pub status: Option<String>,
+
+    /// Only requests for keys starting with this (an original's key or folder)
+    #[arg(long, value_name = "PREFIX")]
+    pub key: Option<String>,
+
+    /// The most lines to print (without --follow)
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub limit: usize,
+
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// The window to report on, back from now (`1h`, `24h`, `7d`)
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = crate::keyring::parse_duration)]
+    pub since: u64,
+
+    /// The end of the window [default: now], UTC in RFC 3339 (`2026-12-01T12:00:00Z`)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    #[command(flatten)]
+    pub stack: StackArgs,
 }
 
 #[derive(Debug, Args)]

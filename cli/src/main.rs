@@ -1,6 +1,8 @@
 //! `imgflex`: on-the-fly image resizing on AWS. The entry point parses the command line,
 //! runs one subcommand and turns its outcome into an exit code (0 ok, 1 failure, 2 usage).
 
+mod access_log;
+mod alarms;
 mod aws;
 mod buckets;
 mod build_support;
@@ -25,6 +27,8 @@ mod stack_config;
 mod templates;
 mod variant_space;
 mod variants;
+mod viewer;
+mod web;
 
 use std::process::ExitCode;
 

@@ -1,5 +1,5 @@
 //! The stack's tables of imgflex.toml (`[domain]`, `[handler]`, `[cdn]`, `[waf]`, `[storage]`,
-//! `[originals]`): parsed, then validated key by key, each value kept with where it came
+//! `[originals]`, `[alarms]`): parsed, then validated key by key, each value kept with where it came
 //! from (a line of the file, a `--set` flag, or the default), and turned into the
 //! parameters of the main and edge stacks. Pure: no AWS here.
 
@@ -69,6 +69,7 @@ pub struct Tables {
     waf: WafTable,
     storage: StorageTable,
     originals: OriginalsTable,
+    alarms: AlarmsTable,
 }
 
 type Opt<T> = Option<Spanned<T>>;
@@ -124,6 +125,13 @@ struct StorageTable {
 #[serde(default, deny_unknown_fields)]
 struct OriginalsTable {
     bucket: Opt<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct AlarmsTable {
+    email: Opt<String>,
+    monthly_budget_usd: Opt<i64>,
 }
 
 /// Where one layer of tables came from: the file (spans are offsets into its text) or one
@@ -185,6 +193,8 @@ pub const KEYS: &[&str] = &[
     "storage.originals_noncurrent_version_days",
     "storage.logs_expiration_days",
     "originals.bucket",
+    "alarms.email",
+    "alarms.monthly_budget_usd",
 ];
 
 /// Parses one `--set KEY=VALUE`: VALUE is TOML (`4096`, `true`, `"eu-west-1"`,
@@ -277,6 +287,11 @@ pub struct StackSettings {
     pub logs_expiration_days: Setting<u32>,
     /// An existing bucket to use as the originals bucket.
     pub originals_bucket: Option<Setting<String>>,
+    /// Subscribed to both alarm topics; empty: no subscription (the alarms still show in
+    /// `imgflex status`).
+    pub alarm_email: Setting<String>,
+    /// The account's monthly budget in USD; 0: none.
+    pub monthly_budget_usd: Setting<u32>,
 }
 
 impl Default for StackSettings {
@@ -306,6 +321,8 @@ impl Default for StackSettings {
             originals_noncurrent_version_days: d(30),
             logs_expiration_days: d(90),
             originals_bucket: None,
+            alarm_email: d(String::new()),
+            monthly_budget_usd: d(0),
         }
     }
 }
@@ -674,6 +691,19 @@ impl StackSettings {
             }
         };
 
+        let alarm_email = resolve(
+            &at!(alarms.email),
+            "alarms.email",
+            d.alarm_email,
+            |e: String| check_email(e.trim()).map(|()| e.trim().to_string()),
+        )?;
+        let monthly_budget_usd = resolve(
+            &at!(alarms.monthly_budget_usd),
+            "alarms.monthly_budget_usd",
+            d.monthly_budget_usd,
+            range(0, 10_000_000),
+        )?;
+
         Ok(StackSettings {
             domain,
             memory,
@@ -696,6 +726,8 @@ impl StackSettings {
             originals_noncurrent_version_days,
             logs_expiration_days,
             originals_bucket,
+            alarm_email,
+            monthly_budget_usd,
         })
     }
 }
@@ -781,6 +813,7 @@ impl StackSettings {
             ),
         };
         vec![
+            param("AlarmEmail", "alarms.email", &self.alarm_email),
             param("Architecture", "handler.architecture", &self.architecture),
             param("MemorySize", "handler.memory", &self.memory),
             param("Timeout", "handler.timeout", &self.timeout),
@@ -880,6 +913,12 @@ impl StackSettings {
                 "storage.logs_expiration_days",
                 &self.logs_expiration_days,
             ),
+            param("AlarmEmail", "alarms.email", &self.alarm_email),
+            param(
+                "MonthlyBudgetUsd",
+                "alarms.monthly_budget_usd",
+                &self.monthly_budget_usd,
+            ),
         ]
     }
 }
@@ -927,6 +966,29 @@ fn check_hostname(name: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "`{name}` is not a domain name CloudFront can answer to (e.g. img.example.com or *.example.com)"
+        ))
+    }
+}
+
+/// An address SNS can send to: one `@`, a dotted domain, no spaces (SNS itself checks no
+/// more; the confirmation email is the real test).
+fn check_email(email: &str) -> Result<(), String> {
+    let ok = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !email.contains(char::is_whitespace)
+                && !domain.contains('@')
+        }
+        None => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{email}` is not an email address (ops@example.com)"
         ))
     }
 }

@@ -96,10 +96,20 @@ pub struct Policy {
     storage_section: StackSection,
     #[serde(skip_serializing, rename = "originals")]
     originals_section: StackSection,
+    #[serde(skip_serializing, rename = "alarms")]
+    alarms_section: StackSection,
 }
 
 /// The top-level tables of imgflex.toml that configure the stack rather than the policy.
-pub const STACK_SECTIONS: [&str; 6] = ["domain", "handler", "cdn", "waf", "storage", "originals"];
+pub const STACK_SECTIONS: [&str; 7] = [
+    "domain",
+    "handler",
+    "cdn",
+    "waf",
+    "storage",
+    "originals",
+    "alarms",
+];
 
 /// One of `STACK_SECTIONS`, read and thrown away by the policy's parser.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -134,6 +144,7 @@ impl Default for Policy {
             waf_section: StackSection,
             storage_section: StackSection,
             originals_section: StackSection,
+            alarms_section: StackSection,
         }
     }
 }

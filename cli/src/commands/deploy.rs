@@ -313,6 +313,14 @@ async fn check_concurrency(
     Ok(reserved.clone())
 }
 
+/// The edge stack's `DistributionId`: the main stack's distribution, once there is one.
+fn distribution_param(id: Option<&str>) -> Param {
+    match id {
+        Some(id) => computed("DistributionId", id, found("the main stack")),
+        None => computed("DistributionId", "", Source::Default),
+    }
+}
+
 fn found(what: &str) -> Source {
     Source::Found(what.to_string())
 }
@@ -588,12 +596,22 @@ async fn deploy(
         if cdn_logs_elsewhere { "true" } else { "false" },
         found(&format!("the region: {region}")),
     ));
+    // The CDN's 5xx alarm lives with the WAF's (CloudFront's metrics are in us-east-1) and
+    // needs the distribution, which the main stack makes after this one: known from the
+    // last deploy, or given on a second pass below.
+    let known_distribution = match &current {
+        Some(_) => Deployed::find(&aws, &name)
+            .await?
+            .and_then(|d| d.distribution_id),
+        None => None,
+    };
+    edge_parameters.push(distribution_param(known_distribution.as_deref()));
     let target = Target {
         cfn: &edge_cfn,
         region: EDGE_REGION,
         name: &edge_name,
         template: &rendered.edge,
-        parameters: edge_parameters,
+        parameters: edge_parameters.clone(),
     };
     let (outcome, plan) = apply(&target, choices, out).await?;
     stacks.push(StackResult {
@@ -703,6 +721,38 @@ async fn deploy(
         outcome,
         plan,
     });
+
+    // 5. The edge stack again, when the main stack's distribution is new to it (a first
+    // deploy): its 5xx alarm.
+    if !args.dry_run {
+        let distribution = Deployed::find(&aws, &name)
+            .await?
+            .and_then(|d| d.distribution_id);
+        if let Some(id) = distribution.filter(|id| known_distribution.as_deref() != Some(id)) {
+            out.status(format!(
+                "the edge stack's CDN 5xx alarm watches distribution {id}: updating `{edge_name}`"
+            ));
+            for p in &mut edge_parameters {
+                if p.name == "DistributionId" {
+                    *p = distribution_param(Some(&id));
+                }
+            }
+            let target = Target {
+                cfn: &edge_cfn,
+                region: EDGE_REGION,
+                name: &edge_name,
+                template: &rendered.edge,
+                parameters: edge_parameters,
+            };
+            let (outcome, plan) = apply(&target, choices, out).await?;
+            stacks.push(StackResult {
+                name: edge_name.clone(),
+                region: EDGE_REGION.into(),
+                outcome,
+                plan,
+            });
+        }
+    }
 
     let mut summary = Summary {
         dry_run: args.dry_run,

@@ -7,14 +7,18 @@ mod destroy;
 mod dev;
 mod invalidate;
 mod keys;
+mod logs;
 mod purge;
 mod render;
 mod sign;
 mod srcset;
+mod stats;
 mod status;
 mod transform;
 mod upload;
 mod url;
+mod verify;
+mod warm;
 
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
@@ -37,6 +41,10 @@ pub fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
         Command::Sign(args) => sign::run(args, &cli.global, out),
         Command::Keys(args) => keys::run(args, &cli.global, out),
         Command::Dev(args) => dev::run(args, &cli.global, out),
+        Command::Verify(args) => verify::run(args, &cli.global, out),
+        Command::Warm(args) => warm::run(args, &cli.global, out),
+        Command::Stats(args) => stats::run(args, &cli.global, out),
+        Command::Logs(args) => logs::run(args, &cli.global, out),
         Command::Completions(args) => completions(args.shell),
         Command::Man => man(),
     }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use serde::Serialize;
 
+use crate::alarms::{self, Alarm};
 use crate::aws::{Aws, EDGE_REGION, error_code, runtime, sdk_error};
 use crate::cli::{GlobalArgs, StatusArgs};
 use crate::deployed::{BOOTSTRAP_STACK, Deployed, check_stack_name, edge_stack, web_acl_arn};
@@ -89,6 +90,9 @@ struct Report {
     invalidations_in_flight: Vec<InvalidationLine>,
     originals_bucket: Option<String>,
     variants_bucket: Option<String>,
+    alarms: Vec<Alarm>,
+    /// Why some alarms could not be read (a permission, a region), when so.
+    alarms_unread: Vec<String>,
 }
 
 impl fmt::Display for Report {
@@ -175,6 +179,33 @@ impl fmt::Display for Report {
             }
             None => writeln!(f, "function: not found")?,
         }
+        let firing = self.alarms.iter().filter(|a| a.firing()).count();
+        if self.alarms.is_empty() {
+            writeln!(f, "alarms: none found")?;
+        } else {
+            writeln!(
+                f,
+                "alarms: {} ({})",
+                self.alarms.len(),
+                if firing == 0 {
+                    "none in ALARM".to_string()
+                } else {
+                    format!("{firing} in ALARM: `imgflex logs --status 5xx` for the handler's side")
+                }
+            )?;
+            for a in &self.alarms {
+                write!(f, "  {:<17} {} ({})", a.state, a.name, a.region)?;
+                if a.firing()
+                    && let Some(reason) = &a.reason
+                {
+                    write!(f, ": {reason}")?;
+                }
+                writeln!(f)?;
+            }
+        }
+        for why in &self.alarms_unread {
+            writeln!(f, "  alarms not read: {why}")?;
+        }
         if self.invalidations_in_flight.is_empty() {
             write!(f, "invalidations in flight: none")
         } else {
@@ -216,6 +247,8 @@ async fn status(args: StatusArgs, global: &GlobalArgs, out: &Output) -> Result<(
         invalidations_in_flight: Vec::new(),
         originals_bucket: None,
         variants_bucket: None,
+        alarms: Vec::new(),
+        alarms_unread: Vec::new(),
     };
     let Some(deployed) = deployed else {
         return out.data(&report);
@@ -237,6 +270,17 @@ async fn status(args: StatusArgs, global: &GlobalArgs, out: &Output) -> Result<(
     }
     if let Some(function) = &deployed.function_name {
         report.function = lambda(&aws, function, out).await?;
+    }
+    // An alarm that cannot be read (no cloudwatch:DescribeAlarms) is said, not fatal: the
+    // rest of the status stands.
+    for (region, prefix) in [
+        (region.as_str(), format!("{name}-handler-")),
+        (EDGE_REGION, format!("{edge_name}-")),
+    ] {
+        match alarms::read(&aws, region, &prefix).await {
+            Ok(found) => report.alarms.extend(found),
+            Err(e) => report.alarms_unread.push(e.message),
+        }
     }
     out.data(&report)
 }

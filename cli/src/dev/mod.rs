@@ -195,6 +195,13 @@ impl Answer {
         }
     }
 
+    /// With CloudFront's `x-cache` header, so what checks a distribution (`imgflex verify`)
+    /// checks this server the same way.
+    fn cached_as(mut self, x_cache: &'static str) -> Answer {
+        self.headers.push(("x-cache", x_cache.into()));
+        self
+    }
+
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -244,7 +251,8 @@ impl App {
                 403,
                 "no-store",
                 "this distribution serves GET and HEAD requests only",
-            );
+            )
+            .cached_as(X_CACHE_ERROR);
         }
         if asked.path == "/" {
             return Answer::new(
@@ -265,10 +273,20 @@ impl App {
         {
             Err(refusal) => {
                 bump(&self.stats.refused);
-                refused(&refusal)
+                refused(&refusal).cached_as(X_CACHE_FUNCTION)
             }
-            Ok(Route::Original { key }) => self.original(&key).await,
-            Ok(Route::Variant(variant)) => self.variant(variant, asked.target).await,
+            // Originals are read from the folder each time (an edit shows at once), where
+            // CloudFront would cache them: the first request's `Miss`, always.
+            Ok(Route::Original { key }) => self.original(&key).await.cached_as(X_CACHE_MISS),
+            Ok(Route::Variant(variant)) => {
+                let answer = self.variant(variant, asked.target).await;
+                let x_cache = match answer.header("x-imgflex-cache") {
+                    _ if answer.status >= 500 => X_CACHE_ERROR,
+                    Some("HIT") => X_CACHE_HIT,
+                    _ => X_CACHE_MISS,
+                };
+                answer.cached_as(x_cache)
+            }
         }
     }
 
@@ -496,6 +514,14 @@ fn refused(refusal: &ParseError) -> Answer {
     }
     answer
 }
+
+/// CloudFront's `x-cache` values: a cache hit, a miss (the origin group answered), an
+/// error from the origin, and an answer the viewer-request function wrote itself (no
+/// origin, no Lambda).
+const X_CACHE_HIT: &str = "Hit from cloudfront";
+const X_CACHE_MISS: &str = "Miss from cloudfront";
+const X_CACHE_ERROR: &str = "Error from cloudfront";
+const X_CACHE_FUNCTION: &str = "FunctionGeneratedResponse from cloudfront";
 
 /// The edge function's `cache-control` on a signature's 403.
 const SIGNATURE_CACHE_CONTROL: &str = "public, max-age=10";

@@ -928,3 +928,266 @@ fn a_url_signed_with_a_rotated_local_key_is_served_and_a_tampered_one_renders_no
     assert_eq!(dev.get(&newer).status, 200);
     assert_eq!(dev.stats()["transforms"], 3);
 }
+
+/// `imgflex verify` and `imgflex warm`, run as a user runs them against `imgflex dev`.
+fn run_against(dev: &Dev, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let mut cmd = imgflex();
+    cmd.args(args)
+        .args(["--url", &format!("http://127.0.0.1:{}", dev.port)])
+        .current_dir(dev.root.path());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn outcomes(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The contract holds on dev (its `x-cache` is CloudFront's), the JUnit file says so, and
+/// the miss rendered exactly one variant, which the hit and the other spelling reused.
+#[test]
+fn verify_passes_against_dev_and_writes_junit() {
+    let dev = Dev::start();
+    let junit = dev.root.path().join("verify.xml");
+    let (code, stdout, stderr) = run_against(
+        &dev,
+        &[
+            "verify",
+            "--output",
+            "json",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    // The first image dev lists (notes.txt is not one).
+    assert!(
+        report["key"].as_str().unwrap().starts_with("photos/"),
+        "{report}"
+    );
+    let expected: Vec<(String, String)> = [
+        ("original", "ok"),
+        ("miss-then-hit", "ok"),
+        ("one-cache-entry", "ok"),
+        ("edge-400", "ok"),
+        ("auto-format", "ok"),
+        ("unsigned-refused", "skip"),
+        ("function-url-private", "skip"),
+        ("buckets-private", "skip"),
+    ]
+    .iter()
+    .map(|(n, o)| (n.to_string(), o.to_string()))
+    .collect();
+    assert_eq!(outcomes(&report), expected, "{report}");
+    let formats = report["checks"][4]["detail"].as_str().unwrap();
+    assert!(
+        formats.ends_with(": avif, webp, jpeg") || formats.ends_with(": avif, webp, png"),
+        "{formats}"
+    );
+    let stats = dev.stats();
+    // One variant for miss-then-hit (its hit and `width=` rendered nothing), three for
+    // auto-format; the unknown parameter reached no handler.
+    assert_eq!(stats["transforms"], 4, "{stats}");
+    assert_eq!(stats["refused"], 1, "{stats}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("tests=\"8\" failures=\"0\" skipped=\"3\""),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<testcase ").count(), 8, "{xml}");
+}
+
+/// A server that answers every GET with the same JPEG and none of CloudFront's headers is
+/// not a CDN that keeps the contract: verify says which checks fail, and exits 1.
+#[test]
+fn verify_fails_against_a_server_that_is_not_the_edge() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let jpeg = std::fs::read(sample("rocket.jpg")).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: image/jpeg\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                jpeg.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&jpeg);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("verify.xml");
+    let out = imgflex()
+        .args([
+            "verify",
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--key",
+            "photos/rocket.jpg",
+        ])
+        .args(["--output", "json", "--junit", junit.to_str().unwrap()])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got = outcomes(&report);
+    assert_eq!(got[0], ("original".into(), "ok".into()), "{report}");
+    assert_eq!(got[1], ("miss-then-hit".into(), "fail".into()), "{report}");
+    assert_eq!(
+        got[2],
+        ("one-cache-entry".into(), "skip".into()),
+        "{report}"
+    );
+    assert_eq!(got[3], ("edge-400".into(), "fail".into()), "{report}");
+    // Every `fm=auto` answer was a JPEG, whatever the Accept.
+    assert_eq!(got[4], ("auto-format".into(), "fail".into()), "{report}");
+    assert!(
+        report["checks"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no `x-cache`"),
+        "{report}"
+    );
+    assert_eq!(report["failed"], 3);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<failure ").count(), 3, "{xml}");
+    // As text: the table, each failure's hint, and the count as the error.
+    let text = imgflex()
+        .args([
+            "verify",
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--key",
+            "photos/rocket.jpg",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(text.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("  FAIL  edge-400"), "{stdout}");
+    assert!(
+        stdout.contains("hint: the viewer-request function should answer 400 itself"),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    assert!(stderr.contains("error: 3 of 8 checks failed"), "{stderr}");
+}
+
+/// Under `signing = "required"`, verify signs its requests with the local keyring, as
+/// `imgflex sign --local` does, and checks that the unsigned URL is refused.
+#[test]
+fn verify_signs_with_the_local_keyring_and_sees_unsigned_urls_refused() {
+    let keys = tempfile::tempdir().unwrap();
+    let keyring = keys.path().join("keys.json");
+    let config = keys.path().join("imgflex.toml");
+    std::fs::write(&config, "signing = \"required\"\n").unwrap();
+    let env = [
+        ("IMGFLEX_CONFIG", config.to_str().unwrap()),
+        ("IMGFLEX_KEYRING", keyring.to_str().unwrap()),
+    ];
+    let rotate = imgflex()
+        .args(["keys", "rotate", "--local"])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(rotate.status.success());
+    let dev = Dev::start_with(true, &env);
+    let (code, stdout, stderr) = run_against(&dev, &["verify", "--output", "json"], &env);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["signing"], "required");
+    assert_eq!(
+        outcomes(&report)[5],
+        ("unsigned-refused".into(), "ok".into()),
+        "{report}"
+    );
+    assert_eq!(report["failed"], 0, "{report}");
+}
+
+/// warm asks for each width in each format, as browsers ask (`fm=auto` + Accept); the
+/// variants land in the variants folder; a second run finds them all cached; a preset the
+/// policy lacks is one clear error and no request.
+#[test]
+fn warm_renders_each_variant_once_and_a_second_run_finds_them_cached() {
+    let dev = Dev::start();
+    let args = [
+        "warm",
+        "photos/rocket.jpg",
+        "photos/astronaut.png",
+        "--widths",
+        "120,240",
+        "--formats",
+        "avif,webp,fallback",
+        "--concurrency",
+        "3",
+        "--output",
+        "json",
+    ];
+    let (code, stdout, stderr) = run_against(&dev, &args, &[]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["variants"], 12, "{report}");
+    assert_eq!(report["warmed"], 12, "{report}");
+    assert_eq!(report["already_cached"], 0);
+    let results = report["results"].as_array().unwrap();
+    let types: Vec<&str> = results
+        .iter()
+        .map(|r| r["content_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &types[..3],
+        ["image/avif", "image/webp", "image/jpeg"],
+        "{report}"
+    );
+    assert_eq!(
+        types[9..],
+        ["image/avif", "image/webp", "image/png"],
+        "{report}"
+    );
+    assert!(results.iter().all(|r| r["bytes"].as_u64().unwrap() > 0));
+    let stored = files(&dev.variants());
+    assert_eq!(stored.len(), 12, "{stored:?}");
+    for r in results {
+        assert!(
+            stored.contains(&r["key"].as_str().unwrap().to_string()),
+            "{} not in {stored:?}",
+            r["key"]
+        );
+    }
+    assert_eq!(dev.stats()["transforms"], 12);
+
+    let (code, stdout, _) = run_against(&dev, &args, &[]);
+    assert_eq!(code, Some(0));
+    let again: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(again["already_cached"], 12, "{again}");
+    assert_eq!(again["warmed"], 0);
+    assert_eq!(dev.stats()["transforms"], 12);
+
+    let (code, _, stderr) = run_against(&dev, &["warm", "--all", "--preset", "nope"], &[]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("unknown preset `nope`"), "{stderr}");
+    assert_eq!(dev.stats()["transforms"], 12);
+}

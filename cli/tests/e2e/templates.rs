@@ -502,3 +502,330 @@ fn the_main_stack_deploys_on_moto() {
         );
     }
 }
+
+#[test]
+fn the_alarms_are_in_the_templates() {
+    let (dir, _) = render(None);
+    let main = load(dir.path().join("main.yaml"));
+    let edge = load(dir.path().join("edge.yaml"));
+
+    /// An alarm's (or a metric's) dimensions, as (name, value) pairs in template order.
+    fn dimensions(metric: &Yaml) -> Vec<(String, String)> {
+        metric["Dimensions"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .map(|d| (s(&d["Name"]).to_string(), s(&d["Value"]).to_string()))
+            .collect()
+    }
+    fn refs(y: &Yaml) -> Vec<&str> {
+        y.as_vec().unwrap().iter().map(s).collect()
+    }
+
+    // One topic per stack, because an alarm can only notify a topic in its own region:
+    // unencrypted (CloudWatch cannot publish to an aws/sns-encrypted topic), the skip
+    // documented; the email subscription only with an address; a policy letting CloudWatch
+    // (and, in us-east-1, Budgets) publish for this account only.
+    for (template, topic, subscription, policy, publishers) in [
+        (
+            &main,
+            "AlarmTopic",
+            "AlarmEmailSubscription",
+            "AlarmTopicPolicy",
+            vec!["cloudwatch.amazonaws.com"],
+        ),
+        (
+            &edge,
+            "EdgeAlarmTopic",
+            "EdgeAlarmEmailSubscription",
+            "EdgeAlarmTopicPolicy",
+            vec!["cloudwatch.amazonaws.com", "budgets.amazonaws.com"],
+        ),
+    ] {
+        let r = &template["Resources"];
+        assert_eq!(s(&r[topic]["Type"]), "AWS::SNS::Topic");
+        assert_eq!(
+            s(&r[topic]["Properties"]["TopicName"]),
+            "${AWS::StackName}-alarms"
+        );
+        assert!(
+            r[topic]["Properties"]["KmsMasterKeyId"].is_badvalue(),
+            "{topic}: CloudWatch cannot publish to a topic encrypted with aws/sns"
+        );
+        let skips = format!("{:?}", r[topic]["Metadata"]["checkov"]["skip"]);
+        assert!(skips.contains("CKV_AWS_26"), "{topic}: {skips}");
+
+        let email = &template["Parameters"]["AlarmEmail"];
+        assert_eq!(s(&email["Type"]), "String");
+        assert_eq!(s(&email["Default"]), "");
+        assert!(
+            s(&email["AllowedPattern"]).starts_with("^$|"),
+            "an empty AlarmEmail must be allowed"
+        );
+        assert!(format!("{:?}", template["Conditions"]["HasAlarmEmail"]).contains("AlarmEmail"));
+        let sub = &r[subscription];
+        assert_eq!(s(&sub["Type"]), "AWS::SNS::Subscription");
+        assert_eq!(s(&sub["Condition"]), "HasAlarmEmail");
+        assert_eq!(s(&sub["Properties"]["Protocol"]), "email");
+        assert_eq!(s(&sub["Properties"]["TopicArn"]), topic);
+        assert_eq!(s(&sub["Properties"]["Endpoint"]), "AlarmEmail");
+
+        let pol = &r[policy];
+        assert_eq!(s(&pol["Type"]), "AWS::SNS::TopicPolicy");
+        assert_eq!(refs(&pol["Properties"]["Topics"]), [topic]);
+        let policy_statements = pol["Properties"]["PolicyDocument"]["Statement"]
+            .as_vec()
+            .unwrap();
+        assert_eq!(
+            policy_statements.len(),
+            1,
+            "{policy}: {policy_statements:?}"
+        );
+        let st = &policy_statements[0];
+        assert_eq!(s(&st["Effect"]), "Allow");
+        assert_eq!(s(&st["Action"]), "sns:Publish");
+        assert_eq!(s(&st["Resource"]), topic);
+        let mut services = list(&st["Principal"]["Service"]);
+        services.sort();
+        let mut want: Vec<String> = publishers
+            .iter()
+            .map(|p| format!("String({p:?})"))
+            .collect();
+        want.sort();
+        assert_eq!(services, want, "{policy}");
+        assert_eq!(
+            s(&st["Condition"]["StringEquals"]["aws:SourceAccount"]),
+            "AWS::AccountId"
+        );
+
+        assert_eq!(s(&template["Outputs"]["AlarmTopicArn"]["Value"]), topic);
+    }
+
+    // The plain (one-metric) alarms: what they watch and when they fire.
+    let function = vec![("FunctionName".to_string(), "ResizeFunction".to_string())];
+    let web_acl_metric =
+        s(&edge["Resources"]["WebAcl"]["Properties"]["VisibilityConfig"]["MetricName"]);
+    for (
+        template,
+        topic,
+        name,
+        suffix,
+        namespace,
+        metric,
+        dims,
+        stat,
+        threshold,
+        operator,
+        periods,
+        datapoints,
+    ) in [
+        (
+            &main,
+            "AlarmTopic",
+            "HandlerErrorsAlarm",
+            "handler-errors",
+            "AWS/Lambda",
+            "Errors",
+            function.clone(),
+            "Sum",
+            1,
+            "GreaterThanOrEqualToThreshold",
+            1,
+            1,
+        ),
+        (
+            &main,
+            "AlarmTopic",
+            "HandlerThrottlesAlarm",
+            "handler-throttles",
+            "AWS/Lambda",
+            "Throttles",
+            function.clone(),
+            "Sum",
+            1,
+            "GreaterThanOrEqualToThreshold",
+            1,
+            1,
+        ),
+        (
+            &edge,
+            "EdgeAlarmTopic",
+            "CdnErrorRateAlarm",
+            "cdn-5xx",
+            "AWS/CloudFront",
+            "5xxErrorRate",
+            vec![
+                ("DistributionId".to_string(), "DistributionId".to_string()),
+                ("Region".to_string(), "Global".to_string()),
+            ],
+            "Average",
+            5,
+            "GreaterThanThreshold",
+            3,
+            2,
+        ),
+        // A CLOUDFRONT-scope web ACL's metrics have no Region dimension; WebACL is the ACL's
+        // metric name.
+        (
+            &edge,
+            "EdgeAlarmTopic",
+            "WafBlockedAlarm",
+            "waf-blocked",
+            "AWS/WAFV2",
+            "BlockedRequests",
+            vec![
+                ("WebACL".to_string(), web_acl_metric.to_string()),
+                ("Rule".to_string(), "ALL".to_string()),
+            ],
+            "Sum",
+            1000,
+            "GreaterThanThreshold",
+            1,
+            1,
+        ),
+    ] {
+        let alarm = &template["Resources"][name];
+        assert_eq!(s(&alarm["Type"]), "AWS::CloudWatch::Alarm", "{name}");
+        let p = &alarm["Properties"];
+        assert_eq!(s(&p["AlarmName"]), format!("${{AWS::StackName}}-{suffix}"));
+        assert!(!s(&p["AlarmDescription"]).is_empty(), "{name}");
+        assert_eq!(s(&p["Namespace"]), namespace, "{name}");
+        assert_eq!(s(&p["MetricName"]), metric, "{name}");
+        assert_eq!(dimensions(p), dims, "{name}");
+        assert_eq!(s(&p["Statistic"]), stat, "{name}");
+        assert_eq!(p["Period"].as_i64(), Some(300), "{name}");
+        assert_eq!(p["Threshold"].as_i64(), Some(threshold), "{name}");
+        assert_eq!(s(&p["ComparisonOperator"]), operator, "{name}");
+        assert_eq!(p["EvaluationPeriods"].as_i64(), Some(periods), "{name}");
+        assert_eq!(p["DatapointsToAlarm"].as_i64(), Some(datapoints), "{name}");
+        assert_eq!(s(&p["TreatMissingData"]), "notBreaching", "{name}");
+        assert_eq!(refs(&p["AlarmActions"]), [topic], "{name}");
+        assert_eq!(refs(&p["OKActions"]), [topic], "{name}");
+    }
+    assert_eq!(
+        s(&edge["Resources"]["WebAcl"]["Properties"]["Name"]),
+        "${AWS::StackName}-web-acl"
+    );
+    // The CDN alarm needs the distribution, which does not exist on the very first deploy.
+    assert_eq!(
+        s(&edge["Resources"]["CdnErrorRateAlarm"]["Condition"]),
+        "HasDistribution"
+    );
+    let distribution = &edge["Parameters"]["DistributionId"];
+    assert_eq!(s(&distribution["Type"]), "String");
+    assert_eq!(s(&distribution["Default"]), "");
+    assert!(format!("{:?}", edge["Conditions"]["HasDistribution"]).contains("DistributionId"));
+    for name in [
+        "HandlerErrorsAlarm",
+        "HandlerThrottlesAlarm",
+        "HandlerDurationAlarm",
+    ] {
+        assert!(
+            main["Resources"][name]["Condition"].is_badvalue(),
+            "{name} is always there"
+        );
+    }
+    assert!(edge["Resources"]["WafBlockedAlarm"]["Condition"].is_badvalue());
+
+    // Duration: p99 above 80% of the Timeout parameter. CloudFormation cannot multiply, so
+    // metric math divides the p99 (ms) by the timeout (s) and compares with a fixed 800.
+    let duration = &main["Resources"]["HandlerDurationAlarm"];
+    assert_eq!(s(&duration["Type"]), "AWS::CloudWatch::Alarm");
+    let p = &duration["Properties"];
+    assert_eq!(s(&p["AlarmName"]), "${AWS::StackName}-handler-duration");
+    assert!(!s(&p["AlarmDescription"]).is_empty());
+    for single in [
+        "Namespace",
+        "MetricName",
+        "Statistic",
+        "ExtendedStatistic",
+        "Period",
+    ] {
+        assert!(
+            p[single].is_badvalue(),
+            "a metric-math alarm has no top-level {single}"
+        );
+    }
+    let queries = p["Metrics"].as_vec().unwrap();
+    assert_eq!(queries.len(), 2, "{queries:?}");
+    let m1 = &queries[0];
+    assert_eq!(s(&m1["Id"]), "m1");
+    assert_eq!(m1["ReturnData"].as_bool(), Some(false));
+    let stat = &m1["MetricStat"];
+    assert_eq!(s(&stat["Metric"]["Namespace"]), "AWS/Lambda");
+    assert_eq!(s(&stat["Metric"]["MetricName"]), "Duration");
+    assert_eq!(dimensions(&stat["Metric"]), function);
+    assert_eq!(stat["Period"].as_i64(), Some(300));
+    assert_eq!(s(&stat["Stat"]), "p99");
+    let e1 = &queries[1];
+    assert_eq!(s(&e1["Id"]), "e1");
+    assert_eq!(e1["ReturnData"].as_bool(), Some(true));
+    let expression = s(&e1["Expression"]);
+    assert!(
+        expression.contains("m1") && expression.contains("${Timeout}"),
+        "{expression}"
+    );
+    assert_eq!(p["Threshold"].as_i64(), Some(800));
+    assert_eq!(s(&p["ComparisonOperator"]), "GreaterThanThreshold");
+    assert_eq!(p["EvaluationPeriods"].as_i64(), Some(3));
+    assert_eq!(p["DatapointsToAlarm"].as_i64(), Some(2));
+    assert_eq!(s(&p["TreatMissingData"]), "notBreaching");
+    assert_eq!(refs(&p["AlarmActions"]), ["AlarmTopic"]);
+    assert_eq!(refs(&p["OKActions"]), ["AlarmTopic"]);
+    // ...and Timeout is the function's own timeout, in seconds.
+    assert_eq!(
+        s(&main["Resources"]["ResizeFunction"]["Properties"]["Timeout"]),
+        "Timeout"
+    );
+    assert_eq!(s(&main["Parameters"]["Timeout"]["Type"]), "Number");
+
+    // The monthly budget: only with an amount, the whole account's cost, to the edge topic.
+    let budget_usd = &edge["Parameters"]["MonthlyBudgetUsd"];
+    assert_eq!(s(&budget_usd["Type"]), "Number");
+    assert_eq!(budget_usd["Default"].as_i64(), Some(0));
+    assert_eq!(budget_usd["MinValue"].as_i64(), Some(0));
+    assert!(format!("{:?}", edge["Conditions"]["HasBudget"]).contains("MonthlyBudgetUsd"));
+    let budget = &edge["Resources"]["MonthlyBudget"];
+    assert_eq!(s(&budget["Type"]), "AWS::Budgets::Budget");
+    assert_eq!(s(&budget["Condition"]), "HasBudget");
+    assert_eq!(s(&budget["DependsOn"]), "EdgeAlarmTopicPolicy");
+    let b = &budget["Properties"]["Budget"];
+    assert_eq!(s(&b["BudgetName"]), "${AWS::StackName}-monthly");
+    assert_eq!(s(&b["BudgetType"]), "COST");
+    assert_eq!(s(&b["TimeUnit"]), "MONTHLY");
+    assert_eq!(s(&b["BudgetLimit"]["Amount"]), "MonthlyBudgetUsd");
+    assert_eq!(s(&b["BudgetLimit"]["Unit"]), "USD");
+    assert!(
+        b["CostFilters"].is_badvalue(),
+        "a per-stack filter needs activated cost allocation tags"
+    );
+    let notifications: Vec<String> = budget["Properties"]["NotificationsWithSubscribers"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let note = &n["Notification"];
+            let subscribers: Vec<String> = n["Subscribers"]
+                .as_vec()
+                .unwrap()
+                .iter()
+                .map(|sub| format!("{} {}", s(&sub["SubscriptionType"]), s(&sub["Address"])))
+                .collect();
+            format!(
+                "{} {} {} {} -> {}",
+                s(&note["NotificationType"]),
+                s(&note["ComparisonOperator"]),
+                note["Threshold"].as_i64().unwrap(),
+                s(&note["ThresholdType"]),
+                subscribers.join(", ")
+            )
+        })
+        .collect();
+    assert_eq!(
+        notifications,
+        [
+            "ACTUAL GREATER_THAN 80 PERCENTAGE -> SNS EdgeAlarmTopic",
+            "FORECASTED GREATER_THAN 100 PERCENTAGE -> SNS EdgeAlarmTopic",
+        ]
+    );
+}
