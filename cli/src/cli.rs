@@ -313,6 +313,23 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Warm(WarmArgs),
 
+    /// Check the deployment's settings in AWS, each with what to do when it is wrong
+    ///
+    /// Reads back what the request path depends on and says ok, warn or FAIL for each, with
+    /// a hint: the credentials and account; the stacks; the function URL's auth type
+    /// (AWS_IAM) and both Lambda permissions for this distribution; the deployed code
+    /// against the local build; the reserved concurrency against the account's; the origin
+    /// access controls on every origin; the bucket policies, scoped to this distribution;
+    /// the logs bucket's ownership (CloudFront's logs need ACLs); the web ACL's scope and
+    /// attachment; a custom domain's certificate (us-east-1, issued, covering the aliases)
+    /// and each alias's DNS. Exits 1 when a check fails.
+    ///
+    /// Examples:
+    ///   imgflex doctor
+    ///   imgflex doctor --stack-name imgflex-staging --output json
+    #[command(verbatim_doc_comment)]
+    Doctor(DoctorArgs),
+
     /// The resize Lambda's log lines, as a table or JSON lines
     ///
     /// Reads the handler's JSON log lines (one per request: status, key, source, timings)
@@ -425,6 +442,12 @@ pub struct WarmArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Keep reading new lines until interrupted
     #[arg(long, short = 'f')]
@@ -457,8 +480,8 @@ pub struct StatsArgs {
     pub since: u64,
 
     /// The end of the window [default: now], UTC in RFC 3339 (`2026-12-01T12:00:00Z`)
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = parse_utc)]
+    pub until: Option<i64>,
 
     #[command(flatten)]
     pub stack: StackArgs,
@@ -818,4 +841,13 @@ pub struct DevArgs {
         env = "IMGFLEX_MAX_RESPONSE_BYTES"
     )]
     pub max_response_bytes: Option<usize>,
+}
+
+/// `2026-12-01T12:00:00Z` as seconds since the epoch.
+fn parse_utc(text: &str) -> Result<i64, String> {
+    aws_smithy_types::DateTime::from_str(text.trim(), aws_smithy_types::date_time::Format::DateTime)
+        .map(|t| t.secs())
+        .map_err(|_| {
+            format!("`{text}` is not a time: give UTC in RFC 3339, e.g. 2026-12-01T12:00:00Z")
+        })
 }

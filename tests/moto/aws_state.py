@@ -309,6 +309,72 @@ def log_group(client, name):
     return {"retention": next((g.get("retentionInDays") for g in groups if g["logGroupName"] == name), None)}
 
 
+def put_log_events(client, group, path):
+    """The handler's lines as Lambda writes them: a JSON file of [seconds ago, message]
+    pairs, put into one stream of `group` with timestamps counted back from now."""
+    import time
+
+    with open(path) as f:
+        events = json.load(f)
+    logs = client("logs")
+    stream = "2026/12/01/[$LATEST]0123456789abcdef"
+    try:
+        logs.create_log_group(logGroupName=group)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    now = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=sorted(
+            ({"timestamp": now - int(ago * 1000), "message": message} for ago, message in events),
+            key=lambda e: e["timestamp"],
+        ),
+    )
+    return {"ok": True, "events": len(events)}
+
+
+def function_url(client, function, auth):
+    """moto's CloudFormation skips function URLs (DESIGN §7): made (or changed) here."""
+    lam = client("lambda")
+    try:
+        url = lam.create_function_url_config(FunctionName=function, AuthType=auth)
+    except lam.exceptions.ResourceConflictException:
+        url = lam.update_function_url_config(FunctionName=function, AuthType=auth)
+    return {"url": url["FunctionUrl"]}
+
+
+def lambda_permission(client, function, action, source_arn):
+    client("lambda").add_permission(
+        FunctionName=function,
+        StatementId=action.replace(":", "-"),
+        Action=action,
+        Principal="cloudfront.amazonaws.com",
+        SourceArn=source_arn,
+    )
+    return {"ok": True}
+
+
+def cloudfront_read_policy(client, bucket, source_arn):
+    """The statement the main template writes (moto skips bucket policies)."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowCloudFrontReadViaOAC",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudfront.amazonaws.com"},
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+                "Condition": {"StringEquals": {"AWS:SourceArn": source_arn}},
+            }
+        ],
+    }
+    client("s3").put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    return {"ok": True}
+
+
 def bucket_policy(client, bucket):
     try:
         return json.loads(client("s3").get_bucket_policy(Bucket=bucket)["Policy"])
@@ -387,6 +453,10 @@ def main():
         "import-certificate": lambda: import_certificate(client, *a.args),
         "function": lambda: function(client, a.args[0]),
         "log-group": lambda: log_group(client, a.args[0]),
+        "put-log-events": lambda: put_log_events(client, a.args[0], a.args[1]),
+        "function-url": lambda: function_url(client, a.args[0], a.args[1]),
+        "lambda-permission": lambda: lambda_permission(client, *a.args),
+        "cloudfront-read-policy": lambda: cloudfront_read_policy(client, a.args[0], a.args[1]),
         "bucket-policy": lambda: bucket_policy(client, a.args[0]),
         "owned-bucket": lambda: owned_bucket(client, a.args[0]),
         "bucket-tags": lambda: bucket_tags(client, a.args[0]),

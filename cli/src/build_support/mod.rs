@@ -55,3 +55,36 @@ impl Arch {
         }
     }
 }
+
+/// Lambda reports CodeSha256 as base64; imgflex names zips by the hex of the same digest.
+pub fn base64_to_hex(b64: &str) -> Option<String> {
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).ok()?;
+    Some(hex(&bytes))
+}
+
+/// The newest zip `imgflex build` left for `arch` in this checkout or the user cache.
+pub fn newest_local_zip(arch: &str) -> Option<std::path::PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(checkout) = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| find_checkout(&cwd))
+    {
+        dirs.push(checkout.join("target/imgflex/handler"));
+    }
+    if let Some(cache) = dirs::cache_dir() {
+        dirs.push(cache.join("imgflex/handler"));
+    }
+    let prefix = format!("imgflex-handler-{arch}-");
+    dirs.iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(&prefix) && name.ends_with(".zip")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max()
+        .map(|(_, path)| path)
+}

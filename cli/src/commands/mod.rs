@@ -5,6 +5,7 @@ mod build;
 mod deploy;
 mod destroy;
 mod dev;
+mod doctor;
 mod invalidate;
 mod keys;
 mod logs;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli, out: &Output) -> Result<(), CliError> {
         Command::Warm(args) => warm::run(args, &cli.global, out),
         Command::Stats(args) => stats::run(args, &cli.global, out),
         Command::Logs(args) => logs::run(args, &cli.global, out),
+        Command::Doctor(args) => doctor::run(args, &cli.global, out),
         Command::Completions(args) => completions(args.shell),
         Command::Man => man(),
     }

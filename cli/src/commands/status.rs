@@ -4,7 +4,6 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use base64::Engine as _;
 use serde::Serialize;
 
 use crate::alarms::{self, Alarm};
@@ -400,8 +399,11 @@ async fn lambda(aws: &Aws, name: &str, out: &Output) -> Result<Option<FunctionLi
         }
     };
     let architecture = conf.architectures().first().map(|a| a.as_str().to_string());
-    let local_zip = newest_local_zip(architecture.as_deref().unwrap_or("arm64"));
-    let code_sha256 = conf.code_sha256().and_then(base64_to_hex);
+    let local_zip =
+        crate::build_support::newest_local_zip(architecture.as_deref().unwrap_or("arm64"));
+    let code_sha256 = conf
+        .code_sha256()
+        .and_then(crate::build_support::base64_to_hex);
     let matches_local = match (&local_zip, &code_sha256) {
         (Some(zip), Some(deployed_sha)) => crate::build_support::sha256_file(zip)
             .ok()
@@ -418,39 +420,6 @@ async fn lambda(aws: &Aws, name: &str, out: &Output) -> Result<Option<FunctionLi
         local_zip,
         matches_local,
     }))
-}
-
-/// Lambda reports CodeSha256 as base64; imgflex names zips by the hex of the same digest.
-fn base64_to_hex(b64: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    Some(crate::build_support::hex(&bytes))
-}
-
-/// The newest zip `imgflex build` left for `arch` in this checkout or the user cache.
-fn newest_local_zip(arch: &str) -> Option<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(checkout) = std::env::current_dir()
-        .ok()
-        .and_then(|cwd| crate::build_support::find_checkout(&cwd))
-    {
-        dirs.push(checkout.join("target/imgflex/handler"));
-    }
-    if let Some(cache) = dirs::cache_dir() {
-        dirs.push(cache.join("imgflex/handler"));
-    }
-    let prefix = format!("imgflex-handler-{arch}-");
-    dirs.iter()
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flatten()
-        .filter_map(Result::ok)
-        .filter(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.starts_with(&prefix) && name.ends_with(".zip")
-        })
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .max()
-        .map(|(_, path)| path)
 }
 
 #[cfg(test)]
@@ -476,7 +445,8 @@ mod tests {
     fn lambda_sha_is_base64_of_the_bytes() {
         // sha256("") in hex and in Lambda's base64.
         assert_eq!(
-            base64_to_hex("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=").as_deref(),
+            crate::build_support::base64_to_hex("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+                .as_deref(),
             Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         );
         assert_eq!(base64_to_hex("not base64!"), None);

@@ -102,10 +102,25 @@ fn deploy_redeploy_change_status_and_destroy() {
         pairs(&[
             ("imgflex-bootstrap", "created"),
             ("imgflex-eu-west-1-edge", "created"),
-            ("imgflex", "created")
+            ("imgflex", "created"),
+            // Once more, with the distribution the main stack made: its 5xx alarm.
+            ("imgflex-eu-west-1-edge", "updated"),
         ]),
         "{stderr}"
     );
+    assert!(
+        stderr.contains(&format!(
+            "the edge stack's CDN 5xx alarm watches distribution {}",
+            edge["distribution_id"].as_str().unwrap()
+        )),
+        "{stderr}"
+    );
+    let edge_params = crate::support::aws_state(
+        &moto.endpoint,
+        "us-east-1",
+        &["parameters", "imgflex-eu-west-1-edge", "us-east-1"],
+    );
+    assert_eq!(edge_params["DistributionId"], edge["distribution_id"]);
     assert_eq!(first["handler_uploaded"], true);
     assert_eq!(
         first["cdn_url"].as_str().unwrap(),

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod build;
+mod day_two;
 mod deploy;
 mod dev;
 mod edge;
