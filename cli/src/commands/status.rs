@@ -449,6 +449,6 @@ mod tests {
                 .as_deref(),
             Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         );
-        assert_eq!(base64_to_hex("not base64!"), None);
+        assert_eq!(crate::build_support::base64_to_hex("not base64!"), None);
     }
 }

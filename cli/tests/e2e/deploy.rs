@@ -212,6 +212,18 @@ fn deploy_redeploy_change_status_and_destroy() {
     assert_eq!(status["stacks"][2]["status"], "UPDATE_COMPLETE");
     assert_eq!(status["distribution"]["domain"], edge["domain"]);
     assert_eq!(status["distribution"]["enabled"], true);
+    // CloudWatch answers in CBOR, which moto cannot: the alarms are "not read", and the
+    // rest of the status stands (the states themselves are a replay test in alarms.rs).
+    assert_eq!(status["alarms"], serde_json::json!([]), "{status}");
+    let unread = status["alarms_unread"].as_array().unwrap();
+    assert_eq!(unread.len(), 2, "{status}");
+    assert!(
+        unread.iter().all(|m| m
+            .as_str()
+            .unwrap()
+            .starts_with("cannot read the alarms in ")),
+        "{status}"
+    );
     assert_eq!(status["distribution"]["web_acl"], edge["web_acl_arn"]);
     assert_eq!(
         status["web_acl"]["rules"],
