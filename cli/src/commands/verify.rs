@@ -521,7 +521,7 @@ fn miss_then_hit(target: &Target, client: &Client) -> (Check, Option<u32>) {
                 Check::fail(
                     NAME,
                     detail,
-                    "the second request should be a cache hit: check the cache policy's TTLs and the handler's cache-control (`imgflex doctor`)",
+                    "the second request should be a cache hit: check the cache policy's TTLs and the handler's cache-control; `imgflex deploy` puts the stack's cache policy back",
                     spent,
                 ),
                 None,
@@ -584,7 +584,7 @@ fn edge_refusal(target: &Target, client: &Client) -> Check {
                 got.status,
                 got.cache().unwrap_or("none")
             ),
-            "the viewer-request function should answer 400 itself; check that it is associated and published (`imgflex doctor`)",
+            "the viewer-request function should answer 400 itself; check that it is published and associated as the viewer-request function; `imgflex deploy` puts it back",
             got.ms,
         ),
         Err(check) => check,
@@ -639,8 +639,9 @@ fn unsigned_refused(target: &Target, client: &Client, tried: Option<u32>) -> Che
     if target.cdn.policy.signing == Signing::Off {
         return Check::skip(NAME, "the policy does not sign URLs");
     }
+    // The edge checks the signature before anything else: any variant URL will do.
     let w = tried.unwrap_or(100);
-    let url = target.url(Some(&format!("w={w}&q=61")), false);
+    let url = target.url(Some(&format!("w={w}")), false);
     match get(client, &url, None, NAME) {
         Ok(got) if got.status == 403 => Check::ok(NAME, format!("403 ({} ms)", got.ms), got.ms),
         Ok(got) => Check::fail(
