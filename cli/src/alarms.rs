@@ -25,48 +25,46 @@ impl Alarm {
 
 /// The metric alarms whose names start with `prefix` in `region` (every page).
 pub async fn read(aws: &Aws, region: &str, prefix: &str) -> Result<Vec<Alarm>, CliError> {
-    let cloudwatch = aws.cloudwatch_in(region);
     let mut alarms = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = cloudwatch
-            .describe_alarms()
-            .alarm_name_prefix(prefix)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("cannot read the alarms in {region}"), e))?;
-        for a in page.metric_alarms() {
-            alarms.push(Alarm {
-                name: a.alarm_name().unwrap_or_default().to_string(),
-                region: region.to_string(),
-                state: a
-                    .state_value()
-                    .map_or_else(|| "INSUFFICIENT_DATA".into(), |s| s.as_str().to_string()),
-                reason: a.state_reason().map(str::to_string),
-                since: a.state_updated_timestamp().map(ToString::to_string),
-                metric: match (a.namespace(), a.metric_name()) {
-                    (Some(ns), Some(m)) => Some(format!("{ns} {m}")),
-                    // A metric-math alarm (the p99 duration against the timeout).
-                    _ => a
-                        .metrics()
-                        .iter()
-                        .find_map(|q| q.metric_stat())
-                        .and_then(|s| s.metric())
-                        .map(|m| {
-                            format!(
-                                "{} {} (math)",
-                                m.namespace().unwrap_or_default(),
-                                m.metric_name().unwrap_or_default()
-                            )
-                        }),
-                },
-            });
-        }
-        match page.next_token() {
-            Some(next) if Some(next) != token.as_deref() => token = Some(next.to_string()),
-            _ => return Ok(alarms),
-        }
+    let mut pages = aws
+        .cloudwatch_in(region)
+        .describe_alarms()
+        .alarm_name_prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page =
+            page.map_err(|e| sdk_error(&format!("cannot read the alarms in {region}"), e))?;
+        alarms.extend(page.metric_alarms().iter().map(|a| alarm(a, region)));
+    }
+    Ok(alarms)
+}
+
+fn alarm(a: &aws_sdk_cloudwatch::types::MetricAlarm, region: &str) -> Alarm {
+    Alarm {
+        name: a.alarm_name().unwrap_or_default().to_string(),
+        region: region.to_string(),
+        state: a
+            .state_value()
+            .map_or_else(|| "INSUFFICIENT_DATA".into(), |s| s.as_str().to_string()),
+        reason: a.state_reason().map(str::to_string),
+        since: a.state_updated_timestamp().map(ToString::to_string),
+        metric: match (a.namespace(), a.metric_name()) {
+            (Some(ns), Some(m)) => Some(format!("{ns} {m}")),
+            // A metric-math alarm (the p99 duration against the timeout).
+            _ => a
+                .metrics()
+                .iter()
+                .find_map(|q| q.metric_stat())
+                .and_then(|s| s.metric())
+                .map(|m| {
+                    format!(
+                        "{} {} (math)",
+                        m.namespace().unwrap_or_default(),
+                        m.metric_name().unwrap_or_default()
+                    )
+                }),
+        },
     }
 }
 

@@ -1,5 +1,6 @@
 //! Bulk work on buckets: paginated listings and batched DeleteObjects, for `destroy` (whole
-//! buckets, every version) and `purge` (variants under a prefix).
+//! buckets, every version), `purge` (variants under a prefix) and the listings of `stats`
+//! (log files from a time), `verify` and `warm` (the originals).
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
@@ -71,11 +72,23 @@ pub async fn count_label(s3: &Client, bucket: &str) -> Result<String, CliError> 
 
 /// The keys under `prefix` (current versions), listed page by page.
 pub async fn list_keys(s3: &Client, bucket: &str, prefix: &str) -> Result<Vec<String>, CliError> {
+    list_keys_after(s3, bucket, prefix, None).await
+}
+
+/// As `list_keys`, from the first key after `start_after` (S3 lists in key order, so a
+/// prefix of names that sort by time starts at a time).
+pub async fn list_keys_after(
+    s3: &Client,
+    bucket: &str,
+    prefix: &str,
+    start_after: Option<&str>,
+) -> Result<Vec<String>, CliError> {
     let mut keys = Vec::new();
     let mut pages = s3
         .list_objects_v2()
         .bucket(bucket)
         .prefix(prefix)
+        .set_start_after(start_after.map(str::to_string))
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {

@@ -118,19 +118,18 @@ pub fn is_image(key: &str) -> bool {
     image_extension(key).and_then(image_content_type).is_some()
 }
 
-/// The images of the originals bucket, in key order; at most `limit`.
+/// The images of the originals bucket, in key order; at most `limit` (the listing stops
+/// at the page that reaches it).
 pub async fn bucket_images(aws: &Aws, bucket: &str, limit: usize) -> Result<Vec<String>, CliError> {
-    let s3 = aws.s3();
     let mut keys = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .set_continuation_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("cannot list s3://{bucket}"), e))?;
+    let mut pages = aws
+        .s3()
+        .list_objects_v2()
+        .bucket(bucket)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| sdk_error(&format!("cannot list s3://{bucket}"), e))?;
         keys.extend(
             page.contents()
                 .iter()
@@ -140,13 +139,10 @@ pub async fn bucket_images(aws: &Aws, bucket: &str, limit: usize) -> Result<Vec<
         );
         if keys.len() >= limit {
             keys.truncate(limit);
-            return Ok(keys);
-        }
-        match page.next_continuation_token() {
-            Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
-            _ => return Ok(keys),
+            break;
         }
     }
+    Ok(keys)
 }
 
 /// `imgflex dev` lists its originals at `/_imgflex/originals`; `None` from anything else.

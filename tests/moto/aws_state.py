@@ -322,7 +322,10 @@ def put_log_events(client, group, path):
         logs.create_log_group(logGroupName=group)
     except logs.exceptions.ResourceAlreadyExistsException:
         pass
-    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    try:
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
     now = int(time.time() * 1000)
     logs.put_log_events(
         logGroupName=group,

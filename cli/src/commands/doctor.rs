@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::aws::{Aws, EDGE_REGION, error_code, runtime};
-use crate::cli::{DoctorArgs, GlobalArgs, OutputFormat};
+use crate::cli::{DoctorArgs, GlobalArgs};
 use crate::deployed::{Deployed, check_stack_name, edge_stack, web_acl_arn};
 use crate::domain::check_certificate;
 use crate::error::CliError;
@@ -117,11 +117,8 @@ pub fn run(args: DoctorArgs, global: &GlobalArgs, out: &Output) -> Result<(), Cl
             report.findings.len()
         ))
         .hint("each failed check says what to do; `imgflex deploy` puts back what the stack owns");
-        return Err(if global.output == OutputFormat::Json {
-            err.reported()
-        } else {
-            err
-        });
+        // Printed as the result already under `--output json`.
+        return Err(err.reported());
     }
     Ok(())
 }

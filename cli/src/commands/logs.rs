@@ -298,17 +298,15 @@ async fn read(
     pattern: Option<&str>,
     mut each: impl FnMut(Line),
 ) -> Result<(), CliError> {
-    let mut token: Option<String> = None;
-    loop {
-        let page = match logs
-            .filter_log_events()
-            .log_group_name(group)
-            .start_time(start)
-            .set_filter_pattern(pattern.map(str::to_string))
-            .set_next_token(token.clone())
-            .send()
-            .await
-        {
+    let mut pages = logs
+        .filter_log_events()
+        .log_group_name(group)
+        .start_time(start)
+        .set_filter_pattern(pattern.map(str::to_string))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
             Ok(page) => page,
             Err(e) if crate::aws::error_code(&e) == Some("ResourceNotFoundException") => {
                 return Err(CliError::new(format!("log group `{group}` does not exist"))
@@ -325,11 +323,8 @@ async fn read(
                 each(line);
             }
         }
-        match page.next_token() {
-            Some(next) if Some(next) != token.as_deref() => token = Some(next.to_string()),
-            _ => return Ok(()),
-        }
     }
+    Ok(())
 }
 
 fn print(line: &Line, out: &Output) -> Result<(), CliError> {

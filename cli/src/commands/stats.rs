@@ -13,6 +13,7 @@ use tokio_util::io::SyncIoBridge;
 
 use crate::access_log::{self, Kind, Summary, days_from_civil, parse_log_file_name};
 use crate::aws::{Aws, EDGE_REGION, runtime, sdk_error};
+use crate::buckets::list_keys_after;
 use crate::cli::{GlobalArgs, StatsArgs};
 use crate::deployed::{Deployed, check_stack_name, edge_stack};
 use crate::error::CliError;
@@ -105,7 +106,7 @@ async fn stats(
     // Names sort by their hour: listing starts two hours before the window (a file's rows
     // may end after its hour), and stops past its end.
     let start_after = format!("{file_prefix}{}", hour_stamp(since - 2 * 3600));
-    let keys = list(&cdn_s3, &cdn_bucket, &file_prefix, &start_after).await?;
+    let keys = list_keys_after(&cdn_s3, &cdn_bucket, &file_prefix, Some(&start_after)).await?;
     let keys: Vec<String> = keys
         .into_iter()
         .filter(|k| {
@@ -180,38 +181,6 @@ fn classify(policy: &Policy, stem: &str, query: &str) -> Kind {
     }
 }
 
-/// Every key under `prefix` after `start_after`.
-async fn list(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-    start_after: &str,
-) -> Result<Vec<String>, CliError> {
-    let mut keys = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .start_after(start_after)
-            .set_continuation_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| sdk_error(&format!("cannot list s3://{bucket}/{prefix}"), e))?;
-        keys.extend(
-            page.contents()
-                .iter()
-                .filter_map(|o| o.key())
-                .map(str::to_string),
-        );
-        match page.next_continuation_token() {
-            Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
-            _ => return Ok(keys),
-        }
-    }
-}
-
 async fn get(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -238,7 +207,7 @@ async fn renders(
     // Access log objects are named `PREFIX YYYY-MM-DD-HH-MM-SS-UNIQUE` for when S3 wrote
     // them, after the requests they hold.
     let start_after = format!("{VARIANTS_ACCESS_PREFIX}{}", hour_stamp(since - 3600));
-    let keys = list(s3, bucket, VARIANTS_ACCESS_PREFIX, &start_after).await?;
+    let keys = list_keys_after(s3, bucket, VARIANTS_ACCESS_PREFIX, Some(&start_after)).await?;
     let mut puts = 0;
     for key in keys {
         let body = get(s3, bucket, &key).await?;

@@ -11,7 +11,7 @@ use imgflex_core::{Route, Signing, encode_key, image_content_type, image_extensi
 use serde::Serialize;
 
 use crate::aws::{Aws, runtime};
-use crate::cli::{GlobalArgs, OutputFormat, VerifyArgs};
+use crate::cli::{GlobalArgs, VerifyArgs};
 use crate::error::CliError;
 use crate::output::Output;
 use crate::viewer::{Cdn, bucket_images, dev_images};
@@ -244,11 +244,8 @@ pub fn run(args: VerifyArgs, global: &GlobalArgs, out: &Output) -> Result<(), Cl
             report.checks.len()
         ))
         .hint("each failed check says what to look at; `imgflex status` and `imgflex logs` show the stack's side");
-        return Err(if global.output == OutputFormat::Json {
-            err.reported()
-        } else {
-            err
-        });
+        // Printed as the result already under `--output json`.
+        return Err(err.reported());
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use imgflex_core::{Route, route};
 use serde::Serialize;
 
 use crate::aws::{Aws, runtime};
-use crate::cli::{GlobalArgs, OutputFormat, WarmArgs};
+use crate::cli::{GlobalArgs, WarmArgs};
 use crate::error::CliError;
 use crate::output::Output;
 use crate::srcset::DEFAULT_WIDTHS;
@@ -172,11 +172,8 @@ pub fn run(args: WarmArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliE
             report.failed, report.variants
         ))
         .hint("`imgflex logs --status 5xx` shows the handler's side of each");
-        return Err(if global.output == OutputFormat::Json {
-            err.reported()
-        } else {
-            err
-        });
+        // Printed as the result already under `--output json`.
+        return Err(err.reported());
     }
     Ok(())
 }

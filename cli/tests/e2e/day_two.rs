@@ -490,3 +490,53 @@ fn doctor_names_each_broken_link_and_passes_once_it_is_mended() {
     assert!(text.contains("FAIL  function-url"), "{text}");
     assert!(err.contains("error: 3 of"), "{err}");
 }
+
+/// `--follow` prints the window, then each new line once as it arrives, until stopped.
+#[test]
+fn logs_follow_prints_each_new_line_once_as_it_arrives() {
+    let world = Deployed::new();
+    let put = |ago: u64, line: String| {
+        let file = world.home.path().join("events.json");
+        std::fs::write(&file, serde_json::json!([[ago, line]]).to_string()).unwrap();
+        world.state(&[
+            "put-log-events",
+            "/aws/lambda/imgflex-resize",
+            file.to_str().unwrap(),
+        ]);
+    };
+    put(
+        60,
+        request_line(200, "/_v/photos/a.jpg/w1.webp", "render", None),
+    );
+    let mut child = world
+        .cli(&["logs", "--follow", "--output", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+    let first: Value = serde_json::from_str(&next()).unwrap();
+    assert_eq!(first["path"], "/_v/photos/a.jpg/w1.webp");
+    put(
+        5,
+        request_line(502, "/_v/photos/b.jpg/w1.webp", "render", Some("boom")),
+    );
+    let second: Value = serde_json::from_str(&next()).unwrap();
+    assert_eq!(second["status"], 502, "{second}");
+    // A few more polls: nothing is printed twice.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(rx.try_recv().is_err());
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
