@@ -722,12 +722,18 @@ async fn deploy(
         plan,
     });
 
+    // What the main stack now holds: read once, for the edge stack's second pass and the
+    // summary.
+    let deployed = if args.dry_run {
+        None
+    } else {
+        Deployed::find(&aws, &name).await?
+    };
+
     // 5. The edge stack again, when the main stack's distribution is new to it (a first
     // deploy): its 5xx alarm.
-    if !args.dry_run {
-        let distribution = Deployed::find(&aws, &name)
-            .await?
-            .and_then(|d| d.distribution_id);
+    if let Some(d) = &deployed {
+        let distribution = d.distribution_id.clone();
         if let Some(id) = distribution.filter(|id| known_distribution.as_deref() != Some(id)) {
             out.status(format!(
                 "the edge stack's CDN 5xx alarm watches distribution {id}: updating `{edge_name}`"
@@ -776,7 +782,7 @@ async fn deploy(
     if args.dry_run {
         return out.data(&summary);
     }
-    if let Some(d) = Deployed::find(&aws, &name).await? {
+    if let Some(d) = deployed {
         if let Some(id) = &d.distribution_id {
             let domain = distribution_domain(&aws, id).await?;
             if let (Some(domain), Some(custom)) = (&domain, &settings.domain) {
