@@ -456,3 +456,29 @@ fn a_grey_photo_letterboxed_in_a_colour_gets_that_colour() {
     let (r, g, b) = (px.data[mid], px.data[mid + 1], px.data[mid + 2]);
     assert!(r == g && g == b, "({r}, {g}, {b})");
 }
+
+#[test]
+fn a_gif_of_ten_thousand_frames_gives_its_first() {
+    // Hostile: 10,000 frames of 64x64 (a 40 MP animation in a ~1 MB file, or a looping
+    // "video" someone uploaded as an avatar). Only frame 1 is ever decoded, whatever follows
+    // it, so the cost is one frame's: frame 1 is red, every later one blue.
+    let mut bytes = Vec::new();
+    {
+        let palette = [255, 0, 0, 0, 0, 255];
+        let mut encoder = gif::Encoder::new(&mut bytes, 64, 64, &palette).unwrap();
+        for i in 0..10_000 {
+            let index = if i == 0 { 0 } else { 1 };
+            let frame = gif::Frame {
+                width: 64,
+                height: 64,
+                buffer: std::borrow::Cow::Owned(vec![index; 64 * 64]),
+                ..gif::Frame::default()
+            };
+            encoder.write_frame(&frame).unwrap();
+        }
+    }
+    let out = transform(&bytes, &spec("anim.gif", "w=32&fm=png"), &Limits::default()).unwrap();
+    assert_eq!((out.width, out.height), (32, 32));
+    let px = decode_full(&out.bytes, &Limits::default()).unwrap();
+    assert_eq!(&px.data[..3], &[255, 0, 0], "frame 1, not a later one");
+}

@@ -15,9 +15,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mozjpeg_sys as jpeg;
 
+use super::colour::{cmyk_to_rgb, is_srgb};
 use super::error::PipelineError;
 use super::limits::Limits;
-use super::pixels::{Pixels, is_srgb};
+use super::pixels::Pixels;
 
 /// The most scans a progressive JPEG may have. Encoders write 10 or so (mozjpeg's richest
 /// script, 12; cjpeg refuses to write more than 100); each scan walks every block again
@@ -337,6 +338,7 @@ unsafe fn decode_jpeg_unchecked(
         let c = &mut *d.cinfo;
         jpeg::jpeg_mem_src(c, data.as_ptr(), data.len() as _);
         jpeg::jpeg_save_markers(c, 0xE2, 0xFFFF); // APP2: ICC profile chunks
+        jpeg::jpeg_save_markers(c, 0xEE, 16); // APP14: Adobe (CMYK inverted or not)
         jpeg::jpeg_read_header(c, 1);
         // What libjpeg will allocate for (the coefficient buffer of a progressive file is
         // the whole image) is what its own SOF parse says, not what the probe read.
@@ -360,6 +362,7 @@ unsafe fn decode_jpeg_unchecked(
             JCS_RGB
         };
         let icc = read_icc_markers(c);
+        let adobe = has_adobe_marker(c);
 
         // Progressive at 1/8: every output pixel is one block's DC coefficient, so the AC
         // scans (most of the file) need not be decoded at all.
@@ -403,7 +406,7 @@ unsafe fn decode_jpeg_unchecked(
         let pixels = Pixels::new(width, height, channels as u8, buf);
         if cmyk {
             return Ok(Decoded {
-                pixels: cmyk_to_rgb(pixels, icc.as_deref()),
+                pixels: cmyk_to_rgb(pixels, icc.as_deref(), adobe),
                 icc: None,
             });
         }
@@ -435,6 +438,25 @@ unsafe fn read_icc_markers(c: &jpeg::jpeg_decompress_struct) -> Option<Vec<u8>> 
     }
     chunks.sort_by_key(|c| c.0);
     Some(chunks.into_iter().flat_map(|c| c.1).collect())
+}
+
+/// Whether the file has an APP14 "Adobe" segment: the sign that its CMYK is stored
+/// inverted (libjpeg reads the same marker to tell YCCK from CMYK).
+///
+/// # Safety
+/// `c` has read its header with APP14 markers saved.
+unsafe fn has_adobe_marker(c: &jpeg::jpeg_decompress_struct) -> bool {
+    let mut m = c.marker_list;
+    while !m.is_null() {
+        // SAFETY: as in `read_icc_markers`.
+        let marker = unsafe { &*m };
+        let data = unsafe { std::slice::from_raw_parts(marker.data, marker.data_length as usize) };
+        if marker.marker == 0xEE && data.starts_with(b"Adobe") {
+            return true;
+        }
+        m = marker.next;
+    }
+    false
 }
 
 /// Consumes scans until every component's DC coefficient is known to within one bit.
@@ -469,38 +491,6 @@ unsafe fn consume_dc_scans(c: &mut jpeg::jpeg_decompress_struct) {
             }
         }
     }
-}
-
-/// CMYK (as Adobe writes it: inverted) to RGB, through the embedded profile when moxcms can
-/// use it, else the naive formula.
-fn cmyk_to_rgb(px: Pixels, icc: Option<&[u8]>) -> Pixels {
-    let n = px.width as usize * px.height as usize;
-    let mut out = vec![0u8; n * 3];
-    let profiled = icc
-        .and_then(|p| moxcms::ColorProfile::new_from_slice(p).ok())
-        .and_then(|src| {
-            let srgb = moxcms::ColorProfile::new_srgb();
-            src.create_transform_8bit(
-                moxcms::Layout::Rgba,
-                &srgb,
-                moxcms::Layout::Rgb,
-                moxcms::TransformOptions::default(),
-            )
-            .ok()
-        })
-        .is_some_and(|t| {
-            let inked: Vec<u8> = px.data.iter().map(|v| 255 - v).collect();
-            t.transform(&inked, &mut out).is_ok()
-        });
-    if !profiled {
-        for (o, s) in out.chunks_exact_mut(3).zip(px.data.chunks_exact(4)) {
-            let k = u32::from(s[3]);
-            for i in 0..3 {
-                o[i] = ((u32::from(s[i]) * k + 127) / 255) as u8;
-            }
-        }
-    }
-    Pixels::new(px.width, px.height, 3, out)
 }
 
 // -------------------------------------------------------------------------- PNG, GIF
@@ -596,13 +586,129 @@ fn decode_gif(data: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, 
 
 // ------------------------------------------------------------------------------ WebP
 
-/// WebP through libwebp, scaled on load to `scaled` when given.
+/// WebP through libwebp: a still image scaled on load to `scaled` when given, an animation's
+/// first frame on its transparent canvas (as a browser shows it before it plays, and as
+/// sharp reads page 0), and the ICC profile from the extended container's ICCP chunk.
 fn decode_webp(
     data: &[u8],
     scaled: Option<(u32, u32)>,
     header: &Header,
     limits: &Limits,
 ) -> Result<Decoded, PipelineError> {
+    use libwebp_sys as w;
+    // SAFETY: the features struct is written by libwebp from `data`, which it only reads.
+    let features = unsafe {
+        let mut f: w::WebPBitstreamFeatures = std::mem::zeroed();
+        if w::WebPGetFeatures(data.as_ptr(), data.len(), &mut f) != w::VP8StatusCode::VP8_STATUS_OK
+        {
+            return Err(PipelineError::decode("unreadable WebP header"));
+        }
+        f
+    };
+    let (iw, ih) = (features.width as u32, features.height as u32);
+    admit("WebP", u64::from(iw), u64::from(ih), limits)?;
+    same_size((iw, ih), header)?;
+    // Only the extended container (VP8X) has ICC profiles and animations.
+    let container = if data.get(12..16) == Some(b"VP8X") {
+        demux_webp(data)?
+    } else {
+        Container::default()
+    };
+    let icc = container.icc.filter(|p| !is_srgb(p));
+    if features.has_animation == 0 {
+        let alpha = features.has_alpha != 0;
+        let pixels = decode_webp_bitstream(data, (iw, ih), alpha, scaled)?;
+        return Ok(Decoded { pixels, icc });
+    }
+    let frame = container
+        .first_frame
+        .ok_or_else(|| PipelineError::decode("an animated WebP with no frames"))?;
+    let (fw, fh) = frame.size;
+    admit("WebP frame", u64::from(fw), u64::from(fh), limits)?;
+    if u64::from(frame.offset.0) + u64::from(fw) > u64::from(iw)
+        || u64::from(frame.offset.1) + u64::from(fh) > u64::from(ih)
+    {
+        return Err(PipelineError::decode("a WebP frame outside its canvas"));
+    }
+    let bitstream = &data[frame.bytes];
+    let px = decode_webp_bitstream(bitstream, (fw, fh), true, None)?;
+    // The canvas starts transparent (the background colour is a hint players ignore, as
+    // libwebp's own animation decoder does by default); frame 1 blends onto nothing, so
+    // its pixels are placed as they are.
+    let mut canvas = vec![0u8; iw as usize * ih as usize * 4];
+    let row = fw as usize * 4;
+    for y in 0..fh as usize {
+        let d = ((frame.offset.1 as usize + y) * iw as usize + frame.offset.0 as usize) * 4;
+        canvas[d..d + row].copy_from_slice(&px.data[y * row..(y + 1) * row]);
+    }
+    Ok(Decoded {
+        pixels: Pixels::new(iw, ih, 4, canvas),
+        icc,
+    })
+}
+
+/// What the WebP demuxer reads from an extended container.
+#[derive(Default)]
+struct Container {
+    icc: Option<Vec<u8>>,
+    first_frame: Option<Frame>,
+}
+
+/// An animation frame: where its bitstream lies in the file, its size and its place.
+struct Frame {
+    bytes: std::ops::Range<usize>,
+    size: (u32, u32),
+    offset: (u32, u32),
+}
+
+fn demux_webp(data: &[u8]) -> Result<Container, PipelineError> {
+    use libwebp_sys as w;
+    // SAFETY: the demuxer reads `data` (alive for the call) without copying; its iterators
+    // point into `data` and are released before the demuxer is deleted, which every path
+    // does. The frame's bytes are turned into a range of `data` after checking they lie in it.
+    unsafe {
+        let input = w::WebPData {
+            bytes: data.as_ptr(),
+            size: data.len(),
+        };
+        let dmux =
+            w::WebPDemuxInternal(&input, 0, std::ptr::null_mut(), w::WebPGetDemuxABIVersion());
+        if dmux.is_null() {
+            return Err(PipelineError::decode("a malformed WebP container"));
+        }
+        let mut container = Container::default();
+        let mut chunk: w::WebPChunkIterator = std::mem::zeroed();
+        if w::WebPDemuxGetChunk(dmux, c"ICCP".as_ptr(), 1, &mut chunk) != 0 {
+            let c = chunk.chunk;
+            container.icc = Some(std::slice::from_raw_parts(c.bytes, c.size).to_vec());
+        }
+        w::WebPDemuxReleaseChunkIterator(&mut chunk);
+        let mut iter: w::WebPIterator = std::mem::zeroed();
+        if w::WebPDemuxGetFrame(dmux, 1, &mut iter) != 0 {
+            let start = (iter.fragment.bytes as usize).wrapping_sub(data.as_ptr() as usize);
+            let end = start.saturating_add(iter.fragment.size);
+            if start <= data.len() && end <= data.len() {
+                container.first_frame = Some(Frame {
+                    bytes: start..end,
+                    size: (iter.width.max(0) as u32, iter.height.max(0) as u32),
+                    offset: (iter.x_offset.max(0) as u32, iter.y_offset.max(0) as u32),
+                });
+            }
+        }
+        w::WebPDemuxReleaseIterator(&mut iter);
+        w::WebPDemuxDelete(dmux);
+        Ok(container)
+    }
+}
+
+/// Decodes one WebP bitstream (a whole still file, or an animation frame's ALPH+VP8 or
+/// VP8L payload) of `size` to RGB or RGBA, scaled on load when asked.
+fn decode_webp_bitstream(
+    data: &[u8],
+    size: (u32, u32),
+    alpha: bool,
+    scaled: Option<(u32, u32)>,
+) -> Result<Pixels, PipelineError> {
     use libwebp_sys as w;
     // SAFETY: the config is initialised by libwebp before use; the output buffer is ours
     // (`is_external_memory`), sized exactly stride * height, and outlives `WebPDecode`.
@@ -614,15 +720,15 @@ fn decode_webp(
         if w::WebPGetFeatures(data.as_ptr(), data.len(), &mut cfg.input)
             != w::VP8StatusCode::VP8_STATUS_OK
         {
-            return Err(PipelineError::decode("unreadable WebP header"));
+            return Err(PipelineError::decode("unreadable WebP bitstream"));
         }
-        if cfg.input.has_animation != 0 {
-            return Err(PipelineError::unsupported("animated WebP"));
+        // The size libwebp will decode is the one the caller checked against the limits.
+        if (cfg.input.width as u32, cfg.input.height as u32) != size {
+            return Err(PipelineError::decode(format!(
+                "a WebP bitstream of {}x{} where its container says {}x{}",
+                cfg.input.width, cfg.input.height, size.0, size.1
+            )));
         }
-        let (iw, ih) = (cfg.input.width as u32, cfg.input.height as u32);
-        admit("WebP", u64::from(iw), u64::from(ih), limits)?;
-        same_size((iw, ih), header)?;
-        let alpha = cfg.input.has_alpha != 0;
         let (ow, oh) = match scaled {
             Some((sw, sh)) => {
                 cfg.options.use_scaling = 1;
@@ -630,7 +736,7 @@ fn decode_webp(
                 cfg.options.scaled_height = sh as i32;
                 (sw, sh)
             }
-            None => (iw, ih),
+            None => size,
         };
         let channels: u32 = if alpha { 4 } else { 3 };
         let mut buf = vec![0u8; (ow * oh * channels) as usize];
@@ -648,10 +754,7 @@ fn decode_webp(
         if status != w::VP8StatusCode::VP8_STATUS_OK {
             return Err(PipelineError::decode(format!("libwebp: {status:?}")));
         }
-        Ok(Decoded {
-            pixels: Pixels::new(ow, oh, channels as u8, buf),
-            icc: None,
-        })
+        Ok(Pixels::new(ow, oh, channels as u8, buf))
     }
 }
 
@@ -678,6 +781,182 @@ mod tests {
             sniff(b"\0\0\0\x1cftypavif\0\0").unwrap(),
             SourceFormat::Avif
         );
+    }
+
+    fn decoded(bytes: &[u8]) -> Pixels {
+        let h = header(bytes).unwrap();
+        decode(bytes, &h, None, &Limits::default()).unwrap().pixels
+    }
+
+    /// A 16x16 CMYK JPEG of one colour, written by mozjpeg as CMYK or YCCK; libjpeg adds
+    /// the Adobe marker to both.
+    fn cmyk_jpeg(stored: [u8; 4], space: mozjpeg::ColorSpace) -> Vec<u8> {
+        let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_CMYK);
+        c.set_size(16, 16);
+        c.set_quality(100.0);
+        c.set_color_space(space);
+        let mut c = c.start_compress(Vec::new()).unwrap();
+        c.write_scanlines(&stored.repeat(256)).unwrap();
+        c.finish().unwrap()
+    }
+
+    /// The same file without its APP14 segment, as non-Adobe software writes CMYK.
+    fn without_adobe_marker(jpeg: &[u8]) -> Vec<u8> {
+        let i = jpeg.windows(2).position(|w| w == [0xFF, 0xEE]).unwrap();
+        let len = usize::from(u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]));
+        [&jpeg[..i], &jpeg[i + 2 + len..]].concat()
+    }
+
+    fn near(got: &[u8], want: &[u8], tolerance: u8) -> bool {
+        got.iter()
+            .zip(want)
+            .all(|(g, w)| g.abs_diff(*w) <= tolerance)
+    }
+
+    #[test]
+    fn cmyk_and_ycck_jpegs_come_out_in_the_right_colours() {
+        use mozjpeg::ColorSpace::{JCS_CMYK, JCS_YCCK};
+        // Adobe (inverted) red: 255 - (0 C, 255 M, 255 Y, 0 K).
+        let adobe = cmyk_jpeg([255, 0, 0, 255], JCS_CMYK);
+        assert!(adobe.windows(5).any(|w| w == b"Adobe"));
+        let px = decoded(&adobe);
+        assert_eq!(px.channels, 3);
+        assert!(near(&px.data[..3], &[255, 0, 0], 2), "{:?}", &px.data[..3]);
+        // YCCK (Adobe's transform 2) of the same red.
+        let ycck = decoded(&cmyk_jpeg([255, 0, 0, 255], JCS_YCCK));
+        assert!(
+            near(&ycck.data[..3], &[255, 0, 0], 3),
+            "{:?}",
+            &ycck.data[..3]
+        );
+        // No Adobe marker: the values are ink amounts as they are. Read as inverted (what
+        // the pipeline did before), this red came out black.
+        let plain = without_adobe_marker(&cmyk_jpeg([0, 255, 255, 0], JCS_CMYK));
+        assert!(!plain.windows(5).any(|w| w == b"Adobe"));
+        let px = decoded(&plain);
+        assert!(near(&px.data[..3], &[255, 0, 0], 2), "{:?}", &px.data[..3]);
+    }
+
+    /// Assembles a WebP container with libwebp's muxer: one still image, or frames at
+    /// offsets on a canvas (an animation), and an ICC profile when given.
+    fn webp_container(
+        frames: &[(&[u8], (i32, i32))],
+        canvas: (i32, i32),
+        icc: Option<&[u8]>,
+    ) -> Vec<u8> {
+        use libwebp_sys as w;
+        let data = |b: &[u8]| w::WebPData {
+            bytes: b.as_ptr(),
+            size: b.len(),
+        };
+        // SAFETY: every WebPData points at a slice alive for the call; the muxer copies
+        // nothing (copy_data 0) and is deleted after the assembled bytes are copied out.
+        unsafe {
+            let mux = w::WebPMuxNew();
+            let ok = w::WebPMuxError::WEBP_MUX_OK;
+            if let [(still, (0, 0))] = frames {
+                assert_eq!(w::WebPMuxSetImage(mux, &data(still), 0), ok);
+            } else {
+                for (bitstream, (x, y)) in frames {
+                    let mut info: w::WebPMuxFrameInfo = std::mem::zeroed();
+                    info.bitstream = data(bitstream);
+                    info.x_offset = *x;
+                    info.y_offset = *y;
+                    info.duration = 100;
+                    info.id = w::WebPChunkId::WEBP_CHUNK_ANMF;
+                    info.dispose_method = w::WebPMuxAnimDispose::WEBP_MUX_DISPOSE_NONE;
+                    info.blend_method = w::WebPMuxAnimBlend::WEBP_MUX_BLEND;
+                    assert_eq!(w::WebPMuxPushFrame(mux, &info, 0), ok);
+                }
+                let params = w::WebPMuxAnimParams {
+                    bgcolor: 0xFFFF_FFFF,
+                    loop_count: 0,
+                };
+                assert_eq!(w::WebPMuxSetAnimationParams(mux, &params), ok);
+                assert_eq!(w::WebPMuxSetCanvasSize(mux, canvas.0, canvas.1), ok);
+            }
+            if let Some(icc) = icc {
+                assert_eq!(w::WebPMuxSetChunk(mux, c"ICCP".as_ptr(), &data(icc), 0), ok);
+            }
+            let mut out = w::WebPData::default();
+            assert_eq!(w::WebPMuxAssemble(mux, &mut out), ok);
+            let bytes = std::slice::from_raw_parts(out.bytes, out.size).to_vec();
+            w::WebPDataClear(&mut out);
+            w::WebPMuxDelete(mux);
+            bytes
+        }
+    }
+
+    fn solid_webp(w: u32, h: u32, rgb: [u8; 3]) -> Vec<u8> {
+        let px = Pixels::new(w, h, 3, rgb.repeat((w * h) as usize));
+        super::super::encode::encode(px, imgflex_core::Format::Webp, Some(100)).unwrap()
+    }
+
+    #[test]
+    fn an_animated_webp_gives_its_first_frame_on_its_canvas() {
+        // Frame 1 is a red 8x6 at (4, 2) on a 16x10 canvas; frame 2 a blue full canvas.
+        let red = solid_webp(8, 6, [255, 0, 0]);
+        let blue = solid_webp(16, 10, [0, 0, 255]);
+        let anim = webp_container(&[(&red, (4, 2)), (&blue, (0, 0))], (16, 10), None);
+        let h = header(&anim).unwrap();
+        assert_eq!((h.width, h.height), (16, 10));
+        let px = decoded(&anim);
+        assert_eq!((px.width, px.height, px.channels), (16, 10, 4));
+        let at = |x: usize, y: usize| &px.data[(y * 16 + x) * 4..(y * 16 + x) * 4 + 4];
+        assert!(near(at(6, 4), &[255, 0, 0, 255], 8), "{:?}", at(6, 4));
+        assert_eq!(at(0, 0)[3], 0, "outside frame 1 the canvas is transparent");
+        assert_eq!(at(15, 9)[3], 0);
+    }
+
+    #[test]
+    fn a_webp_icc_profile_is_honoured() {
+        let colour = [200, 100, 50];
+        let still = solid_webp(8, 8, colour);
+        let p3 = moxcms::ColorProfile::new_display_p3().encode().unwrap();
+        let tagged = webp_container(&[(&still, (0, 0))], (8, 8), Some(&p3));
+        let h = header(&tagged).unwrap();
+        let d = decode(&tagged, &h, None, &Limits::default()).unwrap();
+        assert_eq!(d.icc.as_deref(), Some(&p3[..]), "the ICCP chunk is read");
+        // What the pipeline then does with it: P3's wider red, in sRGB.
+        let raw = decoded(&still);
+        let mut px = d.pixels;
+        super::super::colour::to_srgb(&mut px, d.icc.as_deref().unwrap());
+        assert!(
+            px.data[0] > raw.data[0] + 8,
+            "{:?} vs {:?}",
+            &px.data[..3],
+            &raw.data[..3]
+        );
+        // An sRGB profile in the same place costs nothing: it is recognised and dropped.
+        let srgb = moxcms::ColorProfile::new_srgb().encode().unwrap();
+        let tagged = webp_container(&[(&still, (0, 0))], (8, 8), Some(&srgb));
+        let h = header(&tagged).unwrap();
+        assert!(
+            decode(&tagged, &h, None, &Limits::default())
+                .unwrap()
+                .icc
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_test_corpus_profiles_are_told_apart_by_their_data() {
+        // cups carries an sRGB profile (HP's colorants, within 3e-4) named just "sRGB",
+        // astronaut HP's "sRGB IEC61966-2.1", rocket Adobe RGB (1998): only rocket's is
+        // still to apply after decoding.
+        let corpus =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/corpus");
+        for (file, converted) in [
+            ("cups-2560x1600.jpg", false),
+            ("astronaut-512x512.png", false),
+            ("rocket-640x427.jpg", true),
+        ] {
+            let bytes = std::fs::read(corpus.join(file)).unwrap();
+            let h = header(&bytes).unwrap();
+            let small = (h.width / 8, h.height / 8);
+            let d = decode(&bytes, &h, Some(small), &Limits::default()).unwrap();
+            assert_eq!(d.icc.is_some(), converted, "{file}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! alpha) ▶ orient ▶ to sRGB ▶ letterbox ▶ flatten for JPEG ▶ encode.
 
 mod acceleration;
+mod colour;
 mod decode;
 mod encode;
 mod error;
@@ -21,7 +22,8 @@ pub use error::PipelineError;
 pub use limits::Limits;
 pub use pixels::Pixels;
 
-use pixels::{crop_in_source, letterbox, orient, resize, to_srgb, unorient_rect};
+use colour::to_srgb;
+use pixels::{crop_in_source, letterbox, orient, resize, unorient_rect};
 
 /// An encoded variant.
 #[derive(Debug, Clone, PartialEq, Eq)]

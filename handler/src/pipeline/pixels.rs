@@ -1,5 +1,5 @@
 //! Decoded pixels and the operations between decode and encode: resize (with crop),
-//! orientation, colour management, alpha, letterboxing.
+//! orientation, alpha, letterboxing.
 
 use std::cell::RefCell;
 
@@ -184,34 +184,6 @@ pub fn orient(px: Pixels, o: u8) -> Pixels {
         }
     }
     Pixels::new(nw as u32, nh as u32, px.channels, out)
-}
-
-/// Converts pixels described by an embedded ICC profile to sRGB (moxcms). Run on the
-/// resized image, where it is cheapest. A profile moxcms cannot use leaves the pixels as
-/// they are: a slightly off colour beats a failed request.
-pub fn to_srgb(px: &mut Pixels, icc: &[u8]) {
-    let Ok(source) = moxcms::ColorProfile::new_from_slice(icc) else {
-        return;
-    };
-    let layout = match px.channels {
-        3 => moxcms::Layout::Rgb,
-        4 => moxcms::Layout::Rgba,
-        _ => return,
-    };
-    let srgb = moxcms::ColorProfile::new_srgb();
-    if let Ok(t) =
-        source.create_transform_8bit(layout, &srgb, layout, moxcms::TransformOptions::default())
-    {
-        let mut out = vec![0u8; px.data.len()];
-        if t.transform(&px.data, &mut out).is_ok() {
-            px.data = out;
-        }
-    }
-}
-
-/// Whether a profile already describes sRGB, so converting it would be wasted work.
-pub fn is_srgb(icc: &[u8]) -> bool {
-    icc.windows(4).any(|w| w == b"sRGB") || icc.windows(8).any(|w| w == b"s\0R\0G\0B\0")
 }
 
 /// Places `px` at `offset` on a `canvas` filled with the opaque background.
