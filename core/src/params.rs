@@ -238,7 +238,7 @@ impl Params {
             },
             Param::G => {
                 self.gravity = Some(Gravity::from_name(&lower).ok_or_else(|| {
-                    invalid("center, north, south, east, west, northeast, northwest, southeast or southwest")
+                    invalid("center, auto, north, south, east, west, northeast, northwest, southeast or southwest")
                 })?);
             }
             Param::Fm => {

@@ -40,6 +40,9 @@ impl Fit {
 #[serde(rename_all = "lowercase")]
 pub enum Gravity {
     Center,
+    /// The cover crop is chosen by saliency (libvips' `attention`: edges, skin tones and
+    /// saturated colour), from the pixels; `contain` places the image centred.
+    Auto,
     North,
     South,
     East,
@@ -51,8 +54,9 @@ pub enum Gravity {
 }
 
 impl Gravity {
-    pub const ALL: [Gravity; 9] = [
+    pub const ALL: [Gravity; 10] = [
         Gravity::Center,
+        Gravity::Auto,
         Gravity::North,
         Gravity::South,
         Gravity::East,
@@ -66,6 +70,7 @@ impl Gravity {
     pub fn as_str(self) -> &'static str {
         match self {
             Gravity::Center => "center",
+            Gravity::Auto => "auto",
             Gravity::North => "north",
             Gravity::South => "south",
             Gravity::East => "east",
@@ -84,9 +89,10 @@ impl Gravity {
     }
 
     /// Horizontal and vertical anchor in `0.0..=1.0` (0 = left/top, 1 = right/bottom).
+    /// `auto` anchors at the centre until the pipeline has seen the pixels.
     pub fn anchor(self) -> (f32, f32) {
         match self {
-            Gravity::Center => (0.5, 0.5),
+            Gravity::Center | Gravity::Auto => (0.5, 0.5),
             Gravity::North => (0.5, 0.0),
             Gravity::South => (0.5, 1.0),
             Gravity::East => (1.0, 0.5),
@@ -233,6 +239,10 @@ impl TransformSpec {
             self.fit = Fit::Inside;
         }
         if !matches!(self.fit, Fit::Cover | Fit::Contain) {
+            self.gravity = Gravity::Center;
+        }
+        // Saliency chooses a crop; `contain` crops nothing, so it places the image centred.
+        if self.fit == Fit::Contain && self.gravity == Gravity::Auto {
             self.gravity = Gravity::Center;
         }
         if self.fit != Fit::Contain && self.format != Format::Jpeg {

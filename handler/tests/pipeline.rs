@@ -482,3 +482,46 @@ fn a_gif_of_ten_thousand_frames_gives_its_first() {
     let px = decode_full(&out.bytes, &Limits::default()).unwrap();
     assert_eq!(&px.data[..3], &[255, 0, 0], "frame 1, not a later one");
 }
+
+#[test]
+fn smart_crop_chooses_the_window_sharp_does() {
+    // wine is a portrait: a 400x300 cover keeps a band of the 400x600 resized image. The
+    // centre band cuts through the glass; libvips' attention (sharp 0.35.5,
+    // `position: 'attention'`, its output the golden file) keeps the top, at y = 18.
+    let limits = Limits::default();
+    let bytes = std::fs::read(test_image("wine-2560x3837.jpg")).unwrap();
+    let ours = transform(
+        &bytes,
+        &spec("wine.jpg", "w=400&h=300&g=auto&fm=webp&q=90"),
+        &limits,
+    )
+    .unwrap();
+    assert_eq!(
+        (ours.width, ours.height, ours.format),
+        (400, 300, imgflex_core::Format::Webp)
+    );
+    let window = ours.window.expect("g=auto reports its window");
+    assert_eq!((window.x, window.width, window.height), (0, 400, 300));
+    // One cell of libvips' 32-row grid is 600 / 32 = 19 rows: within that of sharp's 18.
+    assert!(window.y.abs_diff(18) <= 19, "window at y {}", window.y);
+    let golden = decode_full(
+        &std::fs::read(fixtures().join("golden/wine-400x300-attention.sharp.webp")).unwrap(),
+        &limits,
+    )
+    .unwrap();
+    let p = psnr(&decode_full(&ours.bytes, &limits).unwrap(), &golden);
+    assert!(p >= 30.0, "PSNR {p:.1} dB against sharp's attention crop");
+    // The centre crop is a different picture: the test could not pass by cropping centred.
+    let centred = transform(
+        &bytes,
+        &spec("wine.jpg", "w=400&h=300&fm=webp&q=90"),
+        &limits,
+    )
+    .unwrap();
+    assert!(centred.window.is_none());
+    let p = psnr(&decode_full(&centred.bytes, &limits).unwrap(), &golden);
+    assert!(
+        p < 20.0,
+        "the centre crop is {p:.1} dB from the attention crop"
+    );
+}

@@ -15,9 +15,15 @@ use crate::output::Output;
 
 /// The ops of `../shared/bench/README.md`, as imgflex queries. sharp enlarges small inputs
 /// for thumb, card, avif and png-small (its default), so those say `enlarge=1`; hero does not.
-const OPS: [(&str, &str); 6] = [
+/// `smart` is card with the crop placed by saliency (`g=auto`), against sharp's
+/// `position: 'attention'` (`tools/bench/sharp-smart.js`); its rows carry the window chosen.
+const OPS: [(&str, &str); 7] = [
     ("thumb", "w=300&fm=jpeg&q=80&enlarge=1"),
     ("card", "w=800&h=600&fit=cover&fm=webp&q=75&enlarge=1"),
+    (
+        "smart",
+        "w=800&h=600&fit=cover&g=auto&fm=webp&q=75&enlarge=1",
+    ),
     ("hero", "w=1920&fm=jpeg&q=82"),
     ("avif", "w=800&fm=avif&q=50&enlarge=1"),
     ("png-small", "w=256&fm=png&enlarge=1"),
@@ -39,6 +45,9 @@ struct Row {
     peak_rss_mb: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ssim: Option<f64>,
+    /// The smart crop's window in the resized image: left, top, width, height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    window: Option<[u32; 4]>,
 }
 
 #[derive(Debug, Serialize)]
@@ -235,13 +244,17 @@ fn cell(
     } else {
         reps
     };
-    let run = || -> Result<(Vec<u8>, u32, u32), CliError> {
+    type Cell = (Vec<u8>, u32, u32, Option<[u32; 4]>);
+    let run = || -> Result<Cell, CliError> {
         match &spec {
             Some(spec) => transform(bytes, spec, limits)
-                .map(|o| (o.bytes, o.width, o.height))
+                .map(|o| {
+                    let window = o.window.map(|r| [r.x, r.y, r.width, r.height]);
+                    (o.bytes, o.width, o.height, window)
+                })
                 .map_err(|e| failed(&e)),
             None => decode_full(bytes, limits)
-                .map(|p| (p.data, p.width, p.height))
+                .map(|p| (p.data, p.width, p.height, None))
                 .map_err(|e| failed(&e)),
         }
     };
@@ -273,6 +286,7 @@ fn cell(
         out_h: output.2,
         peak_rss_mb,
         ssim,
+        window: output.3,
     })
 }
 

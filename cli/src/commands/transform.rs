@@ -23,6 +23,10 @@ struct Transformed {
     height: u32,
     bytes: usize,
     ms: f64,
+    /// `g=auto`: the window saliency chose in the resized image (left, top, width, height),
+    /// so a surprising crop can be explained.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<[u32; 4]>,
 }
 
 impl fmt::Display for Transformed {
@@ -36,7 +40,14 @@ impl fmt::Display for Transformed {
             self.format,
             self.bytes,
             self.ms
-        )
+        )?;
+        if let Some([x, y, w, h]) = self.window {
+            write!(
+                f,
+                "; smart crop: the {w}x{h} window at ({x}, {y}) of the resized image"
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -130,6 +141,7 @@ pub fn run(args: TransformArgs, global: &GlobalArgs, out: &Output) -> Result<(),
         height: result.height,
         bytes: result.bytes.len(),
         ms,
+        window: result.window.map(|r| [r.x, r.y, r.width, r.height]),
     };
     if stdout {
         // The bytes own stdout; the report (text or JSON) goes to stderr.

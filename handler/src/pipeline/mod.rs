@@ -1,10 +1,12 @@
 //! The image pipeline: bytes + spec + limits → encoded image, or a typed error. Pure: no
 //! I/O, no async; the handler, `imgflex transform`, `imgflex bench` and `imgflex dev` call it.
 //!
-//! decode (at reduced size when the target allows) ▶ resize + crop (Lanczos3, premultiplied
-//! alpha) ▶ orient ▶ to sRGB ▶ letterbox ▶ flatten for JPEG ▶ encode.
+//! decode (at reduced size when the target allows) ▶ place a `g=auto` crop by saliency ▶
+//! resize + crop (Lanczos3, premultiplied alpha) ▶ orient ▶ to sRGB ▶ letterbox ▶ flatten for
+//! JPEG ▶ encode.
 
 mod acceleration;
+mod attention;
 mod colour;
 mod decode;
 mod encode;
@@ -13,7 +15,7 @@ pub mod geometry;
 mod limits;
 mod pixels;
 
-use imgflex_core::{Format, TransformSpec};
+use imgflex_core::{Fit, Format, Gravity, TransformSpec};
 
 pub use acceleration::Acceleration;
 pub use decode::{Header, SourceFormat, header, sniff};
@@ -32,6 +34,9 @@ pub struct Output {
     pub format: Format,
     pub width: u32,
     pub height: u32,
+    /// The `cover` window saliency chose for `g=auto`, in the resized (displayed) image:
+    /// what `imgflex transform` reports, so a surprising crop can be explained.
+    pub window: Option<geometry::Rect>,
 }
 
 /// Checks what can be checked without decoding: the format, the byte size and the header
@@ -68,7 +73,7 @@ pub fn transform(
     limits: &Limits,
 ) -> Result<Output, PipelineError> {
     let header = probe(bytes, limits)?;
-    let plan = geometry::plan(header.displayed(), spec);
+    let mut plan = geometry::plan(header.displayed(), spec);
     let (cw, ch) = plan.output();
     check(
         u64::from(cw) * u64::from(ch),
@@ -90,6 +95,17 @@ pub fn transform(
     let resize_stored = swap(plan.resize);
     let decoded = decode::decode(bytes, &header, Some(resize_stored), limits)?;
     let mut px = decoded.pixels.drop_opaque_alpha();
+
+    // Smart crop: the plan centred the window; the pixels say where it goes. Only a cover
+    // crop that cuts something away has a choice to make.
+    let crops = plan.crop.width < plan.resize.0 || plan.crop.height < plan.resize.1;
+    let window = if spec.gravity == Gravity::Auto && spec.fit == Fit::Cover && crops {
+        let chosen = attention::window(&px, o, plan.resize, (plan.crop.width, plan.crop.height))?;
+        plan.crop = chosen;
+        Some(chosen)
+    } else {
+        None
+    };
 
     let display_crop = crop_in_source(
         plan.crop,
@@ -129,6 +145,7 @@ pub fn transform(
         format: spec.format,
         width,
         height,
+        window,
     })
 }
 
