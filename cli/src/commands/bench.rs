@@ -109,7 +109,9 @@ pub fn run(args: BenchArgs, out: &Output) -> Result<(), CliError> {
     }
     let limits = Limits::default();
     if let Some(which) = &args.cell {
-        // The child: one cell, its row as one JSON line.
+        // The child: one cell, its row as one JSON line, under the Lambda's allocator
+        // settings (one image at a time), which is what it measures.
+        imgflex_handler::memory::tune_allocator(imgflex_handler::memory::Workload::OneAtATime);
         let (image, op) = which
             .rsplit_once(':')
             .ok_or_else(|| CliError::new("--cell takes IMAGE:OP"))?;

@@ -22,7 +22,7 @@ use imgflex_core::Signing;
 
 pub fn run(args: DevArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliError> {
     // The same allocator settings as the Lambda: its renders run here on blocking threads.
-    imgflex_handler::memory::bound_allocator();
+    imgflex_handler::memory::tune_allocator(imgflex_handler::memory::Workload::Bursts);
     let policy = load_policy(global.config.as_deref())?;
     let policy_label = match (&global.config, Path::new(DEFAULT_FILE).is_file()) {
         (Some(path), _) => format!("`{}`", path.display()),

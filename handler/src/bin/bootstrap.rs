@@ -10,7 +10,7 @@ use lambda_http::{Error, Request, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    imgflex_handler::memory::bound_allocator();
+    imgflex_handler::memory::tune_allocator(imgflex_handler::memory::Workload::OneAtATime);
     let (settings, buckets) = Settings::from_env(|name| std::env::var(name).ok())
         .map_err(|e| format!("imgflex handler configuration: {e}"))?;
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
