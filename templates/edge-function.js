@@ -23,7 +23,8 @@ var QUERY = { w: 'w', width: 'w', h: 'h', height: 'h', fit: 'fit', g: 'g', gravi
 var PATH = { w: 'w', h: 'h', c: 'fit', g: 'g', f: 'fm', q: 'q', dpr: 'dpr', b: 'bg', v: 'v', s: 'p' };
 var FITS = ['cover', 'contain', 'fill', 'inside'];
 var CFITS = { fill: 'cover', fit: 'inside', scale: 'fill', pad: 'contain', limit: 'inside' };
-var GRAVITIES = ['center', 'auto', 'north', 'south', 'east', 'west', 'northeast', 'northwest', 'southeast', 'southwest'];
+// A split string: 9 bytes fewer than the array literal, in a function held to 10 KB.
+var GRAVITIES = 'center auto north south east west northeast northwest southeast southwest'.split(' ');
 var FORMATS = { jpeg: 'jpeg', jpg: 'jpeg', png: 'png', webp: 'webp', avif: 'avif' };
 var EXT = { jpeg: 'jpg', png: 'png', webp: 'webp', avif: 'avif' };
 var IMAGE = /\.(jpe?g|png|webp|gif|avif)$/;
@@ -313,9 +314,8 @@ function resolve(params, key, accept) {
   // Normalise what cannot change the output (TransformSpec::normalized).
   var both = w != null && h != null;
   var fit = both ? (params.fit == null ? 'cover' : params.fit) : 'inside';
-  var gravity = fit === 'cover' || fit === 'contain' ? (params.g == null ? 'center' : params.g) : 'center';
-  // Saliency chooses a crop; `contain` crops nothing, so `auto` places it centred.
-  if (fit === 'contain' && gravity === 'auto') gravity = 'center';
+  // Saliency (`auto`) chooses a crop; `contain` crops nothing, so there it is centred.
+  var gravity = params.g != null && (fit === 'cover' || (fit === 'contain' && params.g !== 'auto')) ? params.g : 'center';
   var bg = fit === 'contain' || format === 'jpeg' ? (params.bg == null ? 'ffffff' : params.bg) : 'ffffff';
   var enlarge = w == null && h == null ? 0 : params.enlarge == null ? 0 : params.enlarge;
   var ops = [];

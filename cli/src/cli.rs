@@ -833,7 +833,7 @@ pub struct DevArgs {
     pub fresh: bool,
 
     /// Largest image answered directly; bigger ones are stored and redirected, as the
-    /// Lambda does past its 6 MB response limit (for tests)
+    /// Lambda does past its response limit (200 MB streamed, 6 MB buffered; for tests)
     #[arg(
         long,
         hide = true,

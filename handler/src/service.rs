@@ -20,12 +20,22 @@ pub const ERROR_CACHE_CONTROL: &str = "public, max-age=60";
 /// envelope are counted. Bigger outputs are stored and answered with a 302 to themselves.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4_500_000;
 
+/// A streamed function-URL response (`InvokeMode: RESPONSE_STREAM`) carries raw bytes, up to
+/// 200 MB (the first 6 MB unthrottled, then at 2 MB/s): every output the limits allow fits,
+/// so the store-then-redirect path is left for buffered URLs.
+pub const MAX_STREAMED_RESPONSE_BYTES: usize = 200 * 1024 * 1024;
+
 /// Settings read once at cold start.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub policy: Policy,
     pub limits: Limits,
+    /// The largest body answered directly; bigger outputs are stored and redirected to.
     pub max_response_bytes: usize,
+    /// Whether the function URL streams (`IMGFLEX_RESPONSE_STREAM=1`, which the stack sets
+    /// with `InvokeMode: RESPONSE_STREAM`): the bootstrap then runs lambda_http's streaming
+    /// runtime, and `max_response_bytes` is the streaming limit.
+    pub streaming: bool,
 }
 
 /// Where the Lambda's configuration comes from: its environment, read once at cold start.
@@ -38,8 +48,10 @@ pub struct Buckets {
 impl Settings {
     /// Reads `IMGFLEX_ORIGINALS_BUCKET`, `IMGFLEX_VARIANTS_BUCKET` (required),
     /// `IMGFLEX_POLICY` (the policy as JSON, with its limits; default `{}`), and
-    /// `IMGFLEX_MAX_RESPONSE_BYTES` (the function URL's buffered response cap, which tests
-    /// lower). `env` is the lookup, so tests need not touch the process.
+    /// `IMGFLEX_RESPONSE_STREAM` (`1` when the function URL streams) and
+    /// `IMGFLEX_MAX_RESPONSE_BYTES` (the largest body answered directly: by default the
+    /// buffered cap, or the streamed one when streaming; tests lower it). `env` is the
+    /// lookup, so tests need not touch the process.
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<(Settings, Buckets), String> {
         let required = |name: &str| {
             env(name)
@@ -63,15 +75,27 @@ impl Settings {
                     .map_err(|_| format!("{name} must be a number, got `{v}`"))
             })
         };
+        let streaming = match env("IMGFLEX_RESPONSE_STREAM").as_deref().map(str::trim) {
+            None | Some("" | "0") => false,
+            Some("1") => true,
+            Some(other) => {
+                return Err(format!(
+                    "IMGFLEX_RESPONSE_STREAM must be 0 or 1, got `{other}`"
+                ));
+            }
+        };
+        let cap = if streaming {
+            MAX_STREAMED_RESPONSE_BYTES
+        } else {
+            DEFAULT_MAX_RESPONSE_BYTES
+        };
         let settings = Settings {
             // The limits are the policy's (`[limits]`), so `imgflex upload` refuses exactly
             // what this handler would: no environment variable may loosen one behind it.
             limits: policy.limits,
             policy,
-            max_response_bytes: number(
-                "IMGFLEX_MAX_RESPONSE_BYTES",
-                DEFAULT_MAX_RESPONSE_BYTES as u64,
-            )? as usize,
+            max_response_bytes: number("IMGFLEX_MAX_RESPONSE_BYTES", cap as u64)? as usize,
+            streaming,
         };
         Ok((settings, buckets))
     }
@@ -83,6 +107,7 @@ impl Default for Settings {
             policy: Policy::default(),
             limits: Limits::default(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            streaming: false,
         }
     }
 }

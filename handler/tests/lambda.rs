@@ -46,6 +46,7 @@ async fn s3(endpoint: &str) -> Client {
 fn get(port: u16, path: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_redirects(0)
         .timeout_global(Some(Duration::from_secs(120)))
         .build()
         .into();
@@ -69,30 +70,12 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-#[test]
-fn the_handler_renders_stores_and_reuses_variants_on_s3() {
-    let moto = Moto::start();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let client = rt.block_on(s3(&moto.endpoint));
-    rt.block_on(async {
-        for bucket in [ORIGINALS, VARIANTS] {
-            client.create_bucket().bucket(bucket).send().await.unwrap();
-        }
-        let rocket = std::fs::read(fixture("golden/rocket-w300.sharp.jpg")).unwrap();
-        client
-            .put_object()
-            .bucket(ORIGINALS)
-            .key("photos/rocket.jpg")
-            .content_type("image/jpeg")
-            .body(ByteStream::from(rocket))
-            .send()
-            .await
-            .unwrap();
-    });
-
+/// cargo lambda watch, and the bootstrap binary polling it with `extra` in its environment:
+/// the port of the function URL, and the two processes (killed when dropped).
+fn start(moto: &Moto, extra: &[(&str, &str)]) -> (u16, [Killed; 2]) {
     // cargo-lambda serves the runtime API and the function URL; the binary cargo built for
     // this test polls it, as it polls the real runtime API (no nested cargo build).
-    let (port, _watch) = with_free_port(|port| {
+    let (port, watch) = with_free_port(|port| {
         let watch = Command::new(tool("cargo-lambda"))
             .args([
                 "lambda",
@@ -124,9 +107,10 @@ fn the_handler_renders_stores_and_reuses_variants_on_s3() {
         ("AWS_LAMBDA_FUNCTION_VERSION", "1"),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048"),
     ];
-    let _handler = Killed(
+    let handler = Killed(
         Command::new(env!("CARGO_BIN_EXE_bootstrap"))
             .envs(vars)
+            .envs(extra.iter().copied())
             .env(
                 "AWS_LAMBDA_RUNTIME_API",
                 format!("http://127.0.0.1:{port}/.rt"),
@@ -137,6 +121,31 @@ fn the_handler_renders_stores_and_reuses_variants_on_s3() {
             .spawn()
             .expect("start the bootstrap binary"),
     );
+    (port, [watch, handler])
+}
+
+#[test]
+fn the_handler_renders_stores_and_reuses_variants_on_s3() {
+    let moto = Moto::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(s3(&moto.endpoint));
+    rt.block_on(async {
+        for bucket in [ORIGINALS, VARIANTS] {
+            client.create_bucket().bucket(bucket).send().await.unwrap();
+        }
+        let rocket = std::fs::read(fixture("golden/rocket-w300.sharp.jpg")).unwrap();
+        client
+            .put_object()
+            .bucket(ORIGINALS)
+            .key("photos/rocket.jpg")
+            .content_type("image/jpeg")
+            .body(ByteStream::from(rocket))
+            .send()
+            .await
+            .unwrap();
+    });
+
+    let (port, _running) = start(&moto, &[]);
 
     let (status, headers, body) = get(port, &format!("/{KEY}"));
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -185,4 +194,82 @@ fn the_handler_renders_stores_and_reuses_variants_on_s3() {
     );
     let (status, _, _) = get(port, "/photos/rocket.jpg?w=50");
     assert_eq!(status, 400);
+}
+
+/// A PNG of noise: incompressible, so its PNG variant is as big as its pixels.
+fn noise_png(side: u32) -> Vec<u8> {
+    let mut pixels = vec![0u8; (side * side * 3) as usize];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for p in &mut pixels {
+        // xorshift: deterministic noise, no dependency.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *p = (state >> 32) as u8;
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, side, side);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().unwrap();
+    writer.write_image_data(&pixels).unwrap();
+    writer.finish().unwrap();
+    out
+}
+
+#[test]
+fn a_streaming_url_answers_what_a_buffered_one_redirects() {
+    // A 7 MB variant (1500x1500 of noise as PNG): past a buffered function URL's 6 MB, so
+    // buffered it is stored and answered with a 302 to itself; streamed it is the answer.
+    let moto = Moto::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(s3(&moto.endpoint));
+    let original = noise_png(1500);
+    rt.block_on(async {
+        for bucket in [ORIGINALS, VARIANTS] {
+            client.create_bucket().bucket(bucket).send().await.unwrap();
+        }
+        client
+            .put_object()
+            .bucket(ORIGINALS)
+            .key("noise.png")
+            .body(ByteStream::from(original))
+            .send()
+            .await
+            .unwrap();
+    });
+    let key = "/_v/noise.png/w1500_inside_center_bgffffff_e0.png";
+
+    let (port, running) = start(&moto, &[]);
+    let (status, headers, body) = get(port, key);
+    assert_eq!(status, 302, "buffered: {}", String::from_utf8_lossy(&body));
+    assert_eq!(header(&headers, "location"), Some(key));
+    drop(running);
+    let stored = rt
+        .block_on(client.get_object().bucket(VARIANTS).key(&key[1..]).send())
+        .unwrap();
+    let stored = rt.block_on(stored.body.collect()).unwrap().into_bytes();
+    assert!(stored.len() > 6_000_000, "{} bytes", stored.len());
+    rt.block_on(
+        client
+            .delete_object()
+            .bucket(VARIANTS)
+            .key(&key[1..])
+            .send(),
+    )
+    .unwrap();
+
+    let (port, _running) = start(&moto, &[("IMGFLEX_RESPONSE_STREAM", "1")]);
+    let (status, headers, body) = get(port, key);
+    assert_eq!(
+        status,
+        200,
+        "streamed: {}",
+        String::from_utf8_lossy(&body[..body.len().min(200)])
+    );
+    assert_eq!(header(&headers, "content-type"), Some("image/png"));
+    assert_eq!(body.len(), stored.len(), "the whole image, in one answer");
+    assert_eq!(&body[..], &stored[..]);
+    let px = decode_full(&body, &Limits::default()).unwrap();
+    assert_eq!((px.width, px.height), (1500, 1500));
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use imgflex_handler::Settings;
 use imgflex_handler::pipeline::Acceleration;
-use imgflex_handler::service::DEFAULT_MAX_RESPONSE_BYTES;
+use imgflex_handler::service::MAX_STREAMED_RESPONSE_BYTES;
 use sha2::{Digest, Sha256};
 
 use crate::build_support::hex;
@@ -73,9 +73,12 @@ pub fn run(args: DevArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliEr
     let settings = Settings {
         policy: policy.clone(),
         limits: policy.limits,
+        // The stack's function URL streams, so every output is answered directly; the
+        // redirect path is there for a buffered URL (and tests that lower the cap).
         max_response_bytes: args
             .max_response_bytes
-            .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+            .unwrap_or(MAX_STREAMED_RESPONSE_BYTES),
+        streaming: true,
     };
     let originals_label = match &originals {
         Originals::Samples => format!(

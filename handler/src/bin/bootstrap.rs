@@ -1,5 +1,8 @@
 //! The resize Lambda: a function URL behind CloudFront, answering canonical variant keys.
 //! Configuration and the S3 client are built once, at cold start.
+// The streaming runtime's tower stack nests deep enough that the layout of `main`'s future
+// passes rustc's default query depth (128) in the release build for aarch64.
+#![recursion_limit = "256"]
 
 use std::sync::Arc;
 
@@ -27,13 +30,21 @@ async fn main() -> Result<(), Error> {
             .force_path_style(path_style)
             .build(),
     );
+    let streaming = settings.streaming;
     let service = Arc::new(Service::new(
         S3Store::new(s3, buckets.originals, buckets.variants),
         settings,
     ));
-    lambda_http::run(service_fn(move |request: Request| {
+    let handler = service_fn(move |request: Request| {
         let service = Arc::clone(&service);
         async move { respond(&service, request).await }
-    }))
-    .await
+    });
+    // A streaming function URL takes the response as a prelude (status, headers) and then
+    // raw body bytes, with no base64 and no 6 MB cap; a buffered one, the JSON envelope.
+    // The same handler answers both: the body is already whole when it is sent.
+    if streaming {
+        lambda_http::run_with_streaming_response(handler).await
+    } else {
+        lambda_http::run(handler).await
+    }
 }
