@@ -23,7 +23,7 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4_500_000;
 /// A streamed function-URL response (`InvokeMode: RESPONSE_STREAM`) carries raw bytes, up to
 /// 200 MB (the first 6 MB unthrottled, then at 2 MB/s): every output the limits allow fits,
 /// so the store-then-redirect path is left for buffered URLs.
-pub const MAX_STREAMED_RESPONSE_BYTES: usize = 200 * 1024 * 1024;
+pub const MAX_STREAMED_RESPONSE_BYTES: usize = 200_000_000;
 
 /// Settings read once at cold start.
 #[derive(Debug, Clone)]
