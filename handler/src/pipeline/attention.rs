@@ -69,11 +69,7 @@ pub fn window(
 /// The image resampled onto the grid, as RGB with any alpha premultiplied (content under
 /// transparency does not count, as libvips premultiplies before it looks).
 fn thumbnail(px: &Pixels) -> Result<Pixels, PipelineError> {
-    let kind = match px.channels {
-        1 => fr::PixelType::U8,
-        3 => fr::PixelType::U8x3,
-        _ => fr::PixelType::U8x4,
-    };
+    let kind = px.pixel_type();
     let source = fr::images::ImageRef::new(px.width, px.height, &px.data, kind)
         .map_err(PipelineError::encode)?;
     let mut dest = fr::images::Image::new(GRID, GRID, kind);

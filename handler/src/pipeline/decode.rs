@@ -361,8 +361,10 @@ unsafe fn decode_jpeg_unchecked(
         } else {
             JCS_RGB
         };
-        let icc = read_icc_markers(c);
-        let adobe = has_adobe_marker(c);
+        let (icc, adobe) = {
+            let markers = saved_markers(c);
+            (read_icc_markers(&markers), has_adobe_marker(&markers))
+        };
 
         // Progressive at 1/8: every output pixel is one block's DC coefficient, so the AC
         // scans (most of the file) need not be decoded at all.
@@ -417,46 +419,49 @@ unsafe fn decode_jpeg_unchecked(
     }
 }
 
-/// Reassembles an ICC profile split over APP2 markers (`ICC_PROFILE\0`, sequence number).
+/// The markers libjpeg saved while reading the header (`jpeg_save_markers`), as (marker,
+/// data): the one walk of its linked list, for the ICC profile and the Adobe segment.
 ///
 /// # Safety
-/// `c` has read its header with APP2 markers saved.
-unsafe fn read_icc_markers(c: &jpeg::jpeg_decompress_struct) -> Option<Vec<u8>> {
-    let mut chunks: Vec<(u8, Vec<u8>)> = Vec::new();
+/// `c` has read its header; the list and its data live as long as `c`.
+unsafe fn saved_markers(c: &jpeg::jpeg_decompress_struct) -> Vec<(u8, &[u8])> {
+    let mut markers = Vec::new();
     let mut m = c.marker_list;
     while !m.is_null() {
         // SAFETY: libjpeg's saved-marker list: valid nodes with `data_length` bytes each.
         let marker = unsafe { &*m };
         let data = unsafe { std::slice::from_raw_parts(marker.data, marker.data_length as usize) };
-        if marker.marker == 0xE2 && data.len() > 14 && data.starts_with(b"ICC_PROFILE\0") {
-            chunks.push((data[12], data[14..].to_vec()));
-        }
+        markers.push((marker.marker, data));
         m = marker.next;
     }
+    markers
+}
+
+/// Reassembles an ICC profile split over APP2 markers (`ICC_PROFILE\0`, sequence number).
+fn read_icc_markers(markers: &[(u8, &[u8])]) -> Option<Vec<u8>> {
+    let mut chunks: Vec<(u8, &[u8])> = markers
+        .iter()
+        .filter(|(m, data)| *m == 0xE2 && data.len() > 14 && data.starts_with(b"ICC_PROFILE\0"))
+        .map(|(_, data)| (data[12], &data[14..]))
+        .collect();
     if chunks.is_empty() {
         return None;
     }
     chunks.sort_by_key(|c| c.0);
-    Some(chunks.into_iter().flat_map(|c| c.1).collect())
+    Some(
+        chunks
+            .into_iter()
+            .flat_map(|c| c.1.iter().copied())
+            .collect(),
+    )
 }
 
 /// Whether the file has an APP14 "Adobe" segment: the sign that its CMYK is stored
 /// inverted (libjpeg reads the same marker to tell YCCK from CMYK).
-///
-/// # Safety
-/// `c` has read its header with APP14 markers saved.
-unsafe fn has_adobe_marker(c: &jpeg::jpeg_decompress_struct) -> bool {
-    let mut m = c.marker_list;
-    while !m.is_null() {
-        // SAFETY: as in `read_icc_markers`.
-        let marker = unsafe { &*m };
-        let data = unsafe { std::slice::from_raw_parts(marker.data, marker.data_length as usize) };
-        if marker.marker == 0xEE && data.starts_with(b"Adobe") {
-            return true;
-        }
-        m = marker.next;
-    }
-    false
+fn has_adobe_marker(markers: &[(u8, &[u8])]) -> bool {
+    markers
+        .iter()
+        .any(|(m, data)| *m == 0xEE && data.starts_with(b"Adobe"))
 }
 
 /// Consumes scans until every component's DC coefficient is known to within one bit.

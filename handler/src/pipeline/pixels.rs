@@ -32,6 +32,15 @@ impl Pixels {
         }
     }
 
+    /// fast_image_resize's name for this layout.
+    pub fn pixel_type(&self) -> fr::PixelType {
+        match self.channels {
+            1 => fr::PixelType::U8,
+            3 => fr::PixelType::U8x3,
+            _ => fr::PixelType::U8x4,
+        }
+    }
+
     pub fn has_alpha(&self) -> bool {
         self.channels == 4
     }
@@ -100,11 +109,7 @@ pub fn resize(
     if whole && src.width == width && src.height == height {
         return Ok(src);
     }
-    let kind = match src.channels {
-        1 => fr::PixelType::U8,
-        3 => fr::PixelType::U8x3,
-        _ => fr::PixelType::U8x4,
-    };
+    let kind = src.pixel_type();
     let channels = src.channels;
     // Plans are made in whole pixels and scaled to the decoded size in floating point:
     // clamp the last fraction of a pixel that rounding can push past the edge.
