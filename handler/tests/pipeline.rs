@@ -102,9 +102,9 @@ fn every_corpus_image_through_every_op() {
             match transform(&bytes, &s, &limits) {
                 Ok(out) => {
                     let ok = (out.width, out.height) == want && magic_ok(s.format, &out.bytes);
-                    // AVIF is not decoded back (no AV1 decoder in the pipeline); the others are.
-                    let decoded = (s.format != imgflex_core::Format::Avif)
-                        .then(|| decode_full(&out.bytes, &limits).map(|p| (p.width, p.height)));
+                    // Every output is decoded back, AVIF too (rav1d reads what rav1e wrote).
+                    let decoded =
+                        Some(decode_full(&out.bytes, &limits).map(|p| (p.width, p.height)));
                     if !ok
                         || decoded
                             .as_ref()
@@ -168,6 +168,16 @@ fn hostile_inputs_get_the_right_error() {
         ("logo.svg.png", 415, "SVG"),
         // Plain text with an image extension.
         ("notes.gif", 415, "text"),
+        // The rocket AVIF cut at half its bytes: the container still parses up to the media
+        // data, and the AV1 stops mid-tile.
+        ("truncated.avif", 422, "truncated"),
+        // 842 bytes of flat grey AV1 that decode to 8192x8192 (67 MP, 268 MB of RGBA):
+        // refused from the container's `ispe`, before the decoder is started.
+        ("bomb-8192x8192.avif", 413, "decompression bomb"),
+        // The same file with its `ispe` rewritten to say 64x64: the probe is happy, so the
+        // limit is checked again on the AV1 sequence header's own frame size (and rav1d's
+        // `frame_size_limit` would refuse the frame header after it), never on `ispe` alone.
+        ("bomb-ispe-64x64-av1-8192x8192.avif", 413, "ispe that lies"),
     ];
     for (file, status, story) in cases {
         let bytes = std::fs::read(fixtures().join("hostile").join(file)).unwrap();
@@ -524,4 +534,161 @@ fn smart_crop_chooses_the_window_sharp_does() {
         p < 20.0,
         "the centre crop is {p:.1} dB from the attention crop"
     );
+}
+
+// ------------------------------------------------------------------------------- AVIF
+
+/// An AVIF fixture (`tests/fixtures/avif`, its README says how each was made) and the PNG
+/// it was encoded from.
+fn avif(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join("avif").join(name)).unwrap()
+}
+
+fn mean_abs_diff(a: &Pixels, b: &Pixels) -> f64 {
+    assert_eq!(
+        (a.width, a.height, a.channels),
+        (b.width, b.height, b.channels)
+    );
+    let sum: u64 = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.data.len() as f64
+}
+
+#[test]
+fn avif_originals_decode_to_the_pixels_they_were_encoded_from() {
+    let limits = Limits::default();
+    // Each was made by libavif's avifenc from the PNG beside it at quantizer 8-12. The floor
+    // is 1.5 dB under what libavif 0.11.1 itself (avifdec, dav1d) decodes each to against
+    // that PNG (in brackets): a wrong matrix (BT.709 for 601), range (limited read as full)
+    // or bit depth costs 10-20 dB.
+    let cases = [
+        ("rocket-240x160-420.avif", "rocket.png", 3, 32.6), // [34.1]
+        ("rocket-240x160-444-10bit.avif", "rocket.png", 3, 41.9), // [43.4]
+        (
+            "rocket-240x160-422-12bit-limited.avif",
+            "rocket.png",
+            3,
+            34.2,
+        ), // [35.7]
+        ("anemone-150x130-alpha.avif", "anemone.png", 4, 35.5), // [37.0]
+        ("anemone-150x130-premultiplied.avif", "anemone.png", 4, 33.6), // [35.1]
+        ("grey-160x100-400.avif", "grey.png", 1, 43.5),     // [45.0]
+    ];
+    for (file, source, channels, floor) in cases {
+        let ours = decode_full(&avif(file), &limits).unwrap();
+        let want = decode_full(&avif(source), &limits).unwrap();
+        assert_eq!(ours.channels, channels, "{file}");
+        // Composited on white: a premultiplied file cannot keep the colour of pixels it
+        // multiplied by an alpha near zero, and nobody sees them.
+        let p = psnr(&ours, &want);
+        assert!(p > floor, "{file}: PSNR {p:.1} dB against {source}");
+        if channels == 4 {
+            let alpha = |px: &Pixels| {
+                px.data
+                    .iter()
+                    .skip(3)
+                    .step_by(4)
+                    .copied()
+                    .collect::<Vec<u8>>()
+            };
+            let a = Pixels::new(ours.width, ours.height, 1, alpha(&ours));
+            let b = Pixels::new(want.width, want.height, 1, alpha(&want));
+            let d = mean_abs_diff(&a, &b);
+            assert!(d < 2.0, "{file}: alpha {d:.2} levels from {source}'s");
+        }
+    }
+}
+
+#[test]
+fn avif_irot_and_imir_are_applied() {
+    let limits = Limits::default();
+    let source = decode_full(&avif("rocket.png"), &limits).unwrap();
+    let (w, h) = (source.width as usize, source.height as usize);
+    // Display (x, y) to stored (x, y), as libheif (sharp) displays these files: checked
+    // against sharp 0.35.5 when the fixtures were made (mean difference 2.56 levels each).
+    type Map = fn(usize, usize, usize, usize) -> (usize, usize);
+    let cases: [(&str, (usize, usize), Map); 3] = [
+        // A quarter turn anticlockwise, then top and bottom exchanged: a transpose (EXIF 5).
+        ("rocket-240x160-irot1-imir0.avif", (h, w), |x, y, _, _| {
+            (y, x)
+        }),
+        // Three quarter turns anticlockwise: 90° clockwise (EXIF 6).
+        ("rocket-240x160-irot3.avif", (h, w), |x, y, _, h| {
+            (y, h - 1 - x)
+        }),
+        // Left and right exchanged (EXIF 2).
+        ("rocket-240x160-imir1.avif", (w, h), |x, y, w, _| {
+            (w - 1 - x, y)
+        }),
+    ];
+    for (file, (dw, dh), map) in cases {
+        let bytes = avif(file);
+        let header = imgflex_handler::pipeline::header(&bytes).unwrap();
+        assert_eq!(header.displayed(), (dw as u32, dh as u32), "{file}");
+        let ours = decode_full(&bytes, &limits).unwrap();
+        let mut want = vec![0u8; dw * dh * 3];
+        for y in 0..dh {
+            for x in 0..dw {
+                let (sx, sy) = map(x, y, w, h);
+                let at = (sy * w + sx) * 3;
+                want[(y * dw + x) * 3..][..3].copy_from_slice(&source.data[at..at + 3]);
+            }
+        }
+        let want = Pixels::new(dw as u32, dh as u32, 3, want);
+        let d = mean_abs_diff(&ours, &want);
+        assert!(d < 3.0, "{file}: mean difference {d:.2} levels");
+        // And through a transform: the displayed size is what `w` scales.
+        let out = transform(&bytes, &spec("x.avif", "w=80&fm=png"), &limits).unwrap();
+        assert_eq!(
+            (out.width, out.height),
+            (80, (80 * dh / dw) as u32),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn avif_display_p3_is_converted_to_srgb() {
+    let limits = Limits::default();
+    // The same pixels, tagged (CICP 12/13/6) as Display P3: read as P3 and converted, the
+    // colours come out more saturated than the untagged file's; the rocket's orange sky
+    // gains red. Nothing is converted for the sRGB-tagged file (above, within 3 levels).
+    let srgb = decode_full(&avif("rocket-240x160-420.avif"), &limits).unwrap();
+    let p3 = decode_full(&avif("rocket-240x160-p3.avif"), &limits).unwrap();
+    let d = mean_abs_diff(&srgb, &p3);
+    assert!(d > 3.0, "P3 read as sRGB: mean difference {d:.2}");
+    let saturation = |p: &Pixels| -> f64 {
+        p.data
+            .chunks_exact(3)
+            .map(|c| f64::from(*c.iter().max().unwrap() - *c.iter().min().unwrap()))
+            .sum::<f64>()
+    };
+    assert!(saturation(&p3) > saturation(&srgb) * 1.05);
+}
+
+#[test]
+fn an_avif_cut_or_damaged_anywhere_is_an_error_never_a_panic() {
+    let limits = Limits::default();
+    let bytes = avif("anemone-150x130-alpha.avif");
+    let s = spec("x.avif", "w=60&fm=png");
+    // Cut at every 37th byte (the container, the colour item, the alpha item), then with
+    // one byte flipped at every 53rd: each is refused or decodes, and nothing panics
+    // (`transform` would unwind through this test).
+    for cut in (0..bytes.len()).step_by(37) {
+        assert!(
+            transform(&bytes[..cut], &s, &limits).is_err(),
+            "cut at {cut}"
+        );
+    }
+    for at in (0..bytes.len()).step_by(53) {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x5A;
+        if let Err(e) = transform(&damaged, &s, &limits) {
+            assert!(matches!(e.status(), 413 | 415 | 422), "byte {at}: {e}");
+        }
+    }
 }

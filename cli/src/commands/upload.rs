@@ -340,12 +340,6 @@ fn check(planned: Planned, limits: &Limits) -> Result<Checked, Refused> {
     // The handler's own check, every pixel decoded: a truncated JPEG is refused here rather
     // than uploaded and then refused by every URL.
     let header = verify(&bytes, limits).map_err(|e| refuse(&planned, e.to_string()))?;
-    if header.format == SourceFormat::Avif {
-        return Err(refuse(
-            &planned,
-            "AVIF originals cannot be resized yet; upload a JPEG, PNG or WebP".into(),
-        ));
-    }
     let (width, height) = header.displayed();
     Ok(Checked {
         planned,

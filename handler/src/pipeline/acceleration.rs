@@ -4,8 +4,10 @@
 //!
 //! Two can be missing. libjpeg-turbo's x86_64 SIMD is NASM source: mozjpeg-sys builds
 //! without it, with only a cargo warning, when `nasm` is absent, and cargo keeps that build
-//! after `nasm` is installed. rav1e's x86_64 assembly is NASM too, behind the `nasm` feature
-//! (handler/Cargo.toml); on arm64 both are GNU assembler and always built.
+//! after `nasm` is installed. rav1e's and rav1d's x86_64 assembly is NASM too, behind the
+//! `nasm` feature (handler/Cargo.toml). On arm64 libjpeg-turbo's and rav1e's are GNU
+//! assembler and always built; rav1d's cannot be built from its published crate, so AV1
+//! decodes there in Rust alone whatever the build (nothing a user can turn on).
 #![allow(unsafe_code)]
 
 use std::fmt;
@@ -22,7 +24,7 @@ unsafe extern "C" {
 pub struct Acceleration {
     /// libjpeg-turbo (JPEG decode and encode) with its SIMD.
     pub jpeg_simd: bool,
-    /// rav1e (AVIF encode) with its assembly.
+    /// rav1e (AVIF encode) with its assembly, and on x86_64 rav1d (AVIF decode) with its.
     pub avif_asm: bool,
 }
 
@@ -51,8 +53,8 @@ impl Acceleration {
         }
         if !self.avif_asm {
             lines.push(
-                "AVIF encodes without assembly (an x86_64 build without the `nasm` \
-                 feature): slower; with nasm installed, build with `--features nasm`",
+                "AVIF encodes and decodes without assembly (an x86_64 build without the \
+                 `nasm` feature): slower; with nasm installed, build with `--features nasm`",
             );
         }
         lines

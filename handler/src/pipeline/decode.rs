@@ -121,6 +121,17 @@ impl Header {
 
 pub fn header(bytes: &[u8]) -> Result<Header, PipelineError> {
     let format = sniff(bytes)?;
+    if format == SourceFormat::Avif {
+        // The primary item's `ispe` and its `irot`/`imir` (HEIF's orientation, which wins over
+        // any EXIF in the file); `imagesize` reads the largest `ispe` of any item instead.
+        let probe = super::avif::probe(bytes)?;
+        return Ok(Header {
+            format,
+            width: probe.width,
+            height: probe.height,
+            orientation: probe.orientation,
+        });
+    }
     // A signature and no readable header after it (`FF D8 FF` and nothing, RIFF/WEBP and
     // zeros) is not an image at all: 415. A header and broken data after it is 422, later.
     let size = imagesize::blob_size(bytes).map_err(|e| {
@@ -186,9 +197,7 @@ pub fn decode(
             let scaled = at_least.filter(|&(w, h)| w < header.width && h < header.height);
             decode_webp(bytes, scaled, header, limits)
         }
-        SourceFormat::Avif => Err(PipelineError::unsupported(
-            "AVIF originals (no AV1 decoder that cross-compiles for the Lambda is built in yet)",
-        )),
+        SourceFormat::Avif => super::avif::decode(bytes, header, limits),
     }
 }
 

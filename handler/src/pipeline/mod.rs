@@ -7,6 +7,7 @@
 
 mod acceleration;
 mod attention;
+mod avif;
 mod colour;
 mod decode;
 mod encode;
