@@ -673,22 +673,31 @@ fn avif_display_p3_is_converted_to_srgb() {
 #[test]
 fn an_avif_cut_or_damaged_anywhere_is_an_error_never_a_panic() {
     let limits = Limits::default();
-    let bytes = avif("anemone-150x130-alpha.avif");
     let s = spec("x.avif", "w=60&fm=png");
     // Cut at every 37th byte (the container, the colour item, the alpha item), then with
-    // one byte flipped at every 53rd: each is refused or decodes, and nothing panics
-    // (`transform` would unwind through this test).
-    for cut in (0..bytes.len()).step_by(37) {
-        assert!(
-            transform(&bytes[..cut], &s, &limits).is_err(),
-            "cut at {cut}"
-        );
-    }
-    for at in (0..bytes.len()).step_by(53) {
-        let mut damaged = bytes.clone();
-        damaged[at] ^= 0x5A;
-        if let Err(e) = transform(&damaged, &s, &limits) {
-            assert!(matches!(e.status(), 413 | 415 | 422), "byte {at}: {e}");
+    // one byte flipped at every 11th: each is refused or decodes, and nothing panics or
+    // aborts. This is the test that found rav1d's abort on a corrupt frame with one frame
+    // context (avif.rs, `Decoder::new`): before the fix the test binary died here.
+    for file in [
+        "anemone-150x130-alpha.avif",
+        "rocket-240x160-444-10bit.avif",
+    ] {
+        let bytes = avif(file);
+        for cut in (0..bytes.len()).step_by(37) {
+            assert!(
+                transform(&bytes[..cut], &s, &limits).is_err(),
+                "{file} cut at {cut}"
+            );
+        }
+        for at in (0..bytes.len()).step_by(11) {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x5A;
+            if let Err(e) = transform(&damaged, &s, &limits) {
+                assert!(
+                    matches!(e.status(), 413 | 415 | 422),
+                    "{file} byte {at}: {e}"
+                );
+            }
         }
     }
 }

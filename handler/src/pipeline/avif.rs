@@ -272,11 +272,17 @@ impl Decoder {
             dav1d_default_settings(NonNull::from(&mut settings).cast());
             settings.assume_init_mut()
         };
-        // One thread: the Lambda serves one request at a time and every other codec here
-        // runs on one thread; the memory a request needs stays what one frame needs.
-        settings.n_threads = 1;
-        // A still image: nothing to pipeline, the frame comes out as soon as it is decoded.
-        settings.max_frame_delay = 1;
+        // Two threads and two frame contexts, not one of each. With a single frame context
+        // rav1d 1.1.0 aborts the process on any decode error: its error path unwraps a
+        // frame header it has already dropped, and the panic cannot unwind out of
+        // `dav1d_send_data` (`extern "C"`), so no `catch_unwind` can stop it
+        // (memorysafety/rav1d#1497, fix in #1503, unreleased). One corrupt byte would take
+        // the Lambda's runtime down; the fuzz test here found it. Only `n_fc == 1` takes that
+        // path, and `n_fc` is the smaller of the two settings.
+        settings.n_threads = 2;
+        settings.max_frame_delay = 2;
+        // Only the highest spatial layer: the whole image, one picture.
+        settings.all_layers = 0;
         // Film grain is part of the picture (libavif and libaom apply it too).
         settings.apply_grain = 1;
         // The decoder's own check, on the frame header it reads, before it allocates.
@@ -359,19 +365,28 @@ impl Decoder {
                 }
                 return Err(e);
             }
+            // With two frame contexts the picture may still be in flight: the first call
+            // after the data marks the decoder as draining and may say EAGAIN, the next
+            // waits for the frame threads. EAGAIN once a picture is out means no more.
+            let mut waits = 0;
             loop {
                 let mut picture = Dav1dPicture::default();
                 let got = dav1d_get_picture(Some(ctx), Some(NonNull::from(&mut picture)));
-                if got.0 != 0 {
-                    dav1d_picture_unref(Some(NonNull::from(&mut picture)));
-                    return match last {
-                        Some(p) => Picture::new(p),
-                        None => Err(av1_error("decode", got.0)),
-                    };
+                if got.0 == 0 {
+                    if let Some(mut old) = last.replace(picture) {
+                        dav1d_picture_unref(Some(NonNull::from(&mut old)));
+                    }
+                    continue;
                 }
-                if let Some(mut old) = last.replace(picture) {
-                    dav1d_picture_unref(Some(NonNull::from(&mut old)));
+                dav1d_picture_unref(Some(NonNull::from(&mut picture)));
+                if got.0 == -libc::EAGAIN && last.is_none() && waits < 8 {
+                    waits += 1;
+                    continue;
                 }
+                return match last {
+                    Some(p) => Picture::new(p),
+                    None => Err(av1_error("decode", got.0)),
+                };
             }
         }
     }
