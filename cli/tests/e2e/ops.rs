@@ -330,6 +330,13 @@ fn upload_says_what_it_skips_and_urls_and_purges_stay_on_this_distribution() {
     )
     .unwrap();
     std::fs::write(dir.join("notes.jpg"), "not a JPEG\n").unwrap();
+    // An AVIF original stored 240x160 with an `irot` of three quarter turns: uploaded (its
+    // every pixel decoded first, as for any format), and displayed 160x240.
+    std::fs::copy(
+        fixture("avif/rocket-240x160-irot3.avif"),
+        dir.join("turned.avif"),
+    )
+    .unwrap();
 
     // `--prefix pics` is a folder; what is left out is said; the refusal's reason is on
     // stderr with the error, the report (naming it too) on stdout.
@@ -351,7 +358,15 @@ fn upload_says_what_it_skips_and_urls_and_purges_stay_on_this_distribution() {
     );
     assert!(stderr.contains("sub`: a folder (`--recursive`"), "{stderr}");
     assert!(stderr.contains(".hidden.jpg`: hidden"), "{stderr}");
-    assert_eq!(keys(&w.objects(ORIGINALS)), ["pics/rocket.jpg"]);
+    assert_eq!(
+        keys(&w.objects(ORIGINALS)),
+        ["pics/rocket.jpg", "pics/turned.avif"]
+    );
+    let (turned, _) = json_ok(&mut w.cli(&["srcset", "pics/turned.avif"]));
+    assert_eq!(
+        (turned["width"].as_u64(), turned["height"].as_u64()),
+        (Some(160), Some(240))
+    );
     // Per file, what a front end wants: a srcset of the policy's widths up to the original's
     // 640 px, with fm=auto, in a ready <img>.
     assert!(stdout.contains("<img src=\""), "{stdout}");

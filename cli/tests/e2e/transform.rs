@@ -48,6 +48,28 @@ fn transform_writes_the_variant_and_reports_it() {
 }
 
 #[test]
+fn transform_reads_an_avif_original_as_displayed() {
+    // Stored 240x160, with `irot` and `imir` that amount to a transpose: 160x240 displayed,
+    // so `w=80` is 80x120.
+    let json = imgflex()
+        .args(["--output", "json", "transform"])
+        .arg(fixture("avif/rocket-240x160-irot1-imir0.avif"))
+        .args(["w=80&fm=webp", "-o", "-"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert_eq!(&json.stdout[8..12], b"WEBP");
+    // The report is on stderr, after any warning lines.
+    let stderr = String::from_utf8(json.stderr).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stderr[stderr.find('{').unwrap()..]).unwrap();
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(80), Some(120))
+    );
+}
+
+#[test]
 fn transform_to_stdout_refuses_the_input_and_warns_on_a_misleading_name() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("rocket.jpg");
