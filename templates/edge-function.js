@@ -35,7 +35,7 @@ var TOKEN = DIGITS + 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-';
 function only(s, chars, max) {
   if (s.length < 1 || s.length > max) return false;
   for (var i = 0; i < s.length; i++) {
-    if (chars.indexOf(s.charAt(i)) < 0) return false;
+    if (chars.indexOf(s[i]) < 0) return false;
   }
   return true;
 }
@@ -46,7 +46,7 @@ function lower(s) {
   var out = '';
   for (var i = 0; i < s.length; i++) {
     var c = s.charCodeAt(i);
-    out += c > 64 && c < 91 ? String.fromCharCode(c + 32) : s.charAt(i);
+    out += c > 64 && c < 91 ? String.fromCharCode(c + 32) : s[i];
   }
   return out;
 }
@@ -115,7 +115,7 @@ function toKey(path) {
   // Every 3 characters of a path decode to at least one byte: longer is too long to
   // decode at all (an 8 KB path cost 12 ms and 1.4 MB under njs before this).
   if (path.length > 3 * 901) bad('key too long');
-  var key = decode(path.charAt(0) === '/' ? path.slice(1) : path);
+  var key = decode(path[0] === '/' ? path.slice(1) : path);
   if (key === null) bad('not UTF-8');
   if (key === '') bad('empty key');
   var utf8 = encodeURIComponent(key);
@@ -139,13 +139,15 @@ function encodeKey(key) {
 }
 
 function set(params, param, value, pathForm) {
-  if (params[param] != null) repeated(param);
+  if (param in params) repeated(param);
   if (value.length > 64) invalid(param, 'at most 64 characters');
   var low = lower(value);
   var n;
-  if (param === 'w' || param === 'h') {
+  // `w=auto`, `dpr=auto`: the viewer's client hints decide, in resolve().
+  if (low === 'auto' && (param === 'w' || param === 'dpr')) params[param] = low;
+  else if (param === 'w' || param === 'h') {
     n = digits(value);
-    if (n === null) invalid(param, 'a positive integer');
+    if (n === null) invalid(param, 'a positive integer' + (param === 'w' ? ' or `auto`' : ''));
     params[param] = n;
   } else if (param === 'fit') {
     if (!pathForm) {
@@ -170,7 +172,7 @@ function set(params, param, value, pathForm) {
     params.q = n;
   } else if (param === 'dpr') {
     var m = value.split('.');
-    if (digits(m[0]) === null || m.length > 2 || (m.length === 2 && (m[1].length !== 1 || digits(m[1]) === null))) invalid('dpr', 'a number with at most one decimal');
+    if (digits(m[0]) === null || m.length > 2 || (m.length === 2 && (m[1].length !== 1 || digits(m[1]) === null))) invalid('dpr', 'a number with at most one decimal, or `auto`');
     n = digits(m[0]) * 10 + (m.length === 2 ? Number(m[1]) : 0);
     if (n < 10 || n > 40) range('dpr', 1, 4);
     params.dpr = n;
@@ -196,19 +198,19 @@ function set(params, param, value, pathForm) {
 function ows(s) {
   var a = 0;
   var b = s.length;
-  while (a < b && (s.charAt(a) === ' ' || s.charAt(a) === '\t')) a++;
-  while (b > a && (s.charAt(b - 1) === ' ' || s.charAt(b - 1) === '\t')) b--;
+  while (a < b && ' \t'.indexOf(s[a]) >= 0) a++;
+  while (b > a && ' \t'.indexOf(s[b - 1]) >= 0) b--;
   return s.slice(a, b);
 }
 
 // A weight above zero: `q=` then a qvalue, ( "0" [ "." 0*3DIGIT ] ) /
 // ( "1" [ "." 0*3("0") ] ), with some digit other than 0.
 function weighs(p) {
-  var head = p.charAt(0);
-  if (p.length > 5 || (p.length > 1 && p.charAt(1) !== '.') || (head !== '0' && head !== '1')) return false;
+  var head = p[0];
+  if (p.length > 5 || (p.length > 1 && p[1] !== '.') || (head !== '0' && head !== '1')) return false;
   var above = head === '1';
   for (var k = 2; k < p.length; k++) {
-    var c = p.charAt(k);
+    var c = p[k];
     if (DIGITS.indexOf(c) < 0 || (head === '1' && c !== '0')) return false;
     if (c !== '0') above = true;
   }
@@ -263,69 +265,101 @@ function scale(n, num, den) {
   return Math.max(1, Math.round((n * num) / den));
 }
 
-// Resolves raw parameters into the canonical ops string and extension.
-function resolve(params, key, accept) {
+// A request header's value, '' when it is absent.
+function header(headers, name) {
+  return headers[name] ? headers[name].value : '';
+}
+
+// The newer name of a hint first (`Sec-CH-DPR`, then `DPR`).
+function clientHint(headers, name) {
+  return header(headers, 'sec-ch-' + name) || header(headers, name);
+}
+
+function alone(param) {
+  fail(param, '`' + param + '` cannot be given with `w=auto`');
+}
+
+// Resolves raw parameters, with the viewer's headers (Accept, client hints), into the
+// canonical ops string and extension.
+function resolve(params, key, headers) {
   var name;
   if (P.o) {
     var adHoc = ['w', 'h', 'fit', 'g', 'q', 'bg', 'enlarge'];
     for (var i = 0; i < adHoc.length; i++) {
-      if (params[adHoc[i]] != null) fail(adHoc[i], '`' + adHoc[i] + '` is not allowed: this service only serves presets (`p`)');
+      if (adHoc[i] in params) fail(adHoc[i], '`' + adHoc[i] + '` is not allowed: presets only (`p`)');
     }
-    if (params.p == null) fail('p', 'a preset (`p`) is required: this service only serves presets');
+    if (!('p' in params)) fail('p', 'a preset (`p`) is required');
   }
-  if (params.p != null) {
+  if ('p' in params) {
     if (!P.p.hasOwnProperty(params.p)) fail('p', 'unknown preset `' + params.p + '`');
     var preset = {};
     var values = P.p[params.p];
     for (name in values) set(preset, name, values[name], false);
     for (name in preset) {
-      if (params[name] == null) params[name] = preset[name];
+      if (!(name in params)) params[name] = preset[name];
     }
   }
-  var format = params.fm == null ? 'auto' : params.fm;
+  var format = 'fm' in params ? params.fm : 'auto';
   var auto = format === 'auto';
-  if (auto) format = negotiate(accept, key);
+  if (auto) format = negotiate(header(headers, 'accept'), key);
   else if (P.f.indexOf(format) < 0) fail('fm', 'format `' + format + '` is not enabled on this service');
 
-  if (params.w != null && (params.w < 1 || params.w > P.W)) range('w', 1, P.W);
-  if (params.h != null && (params.h < 1 || params.h > P.H)) range('h', 1, P.H);
+  if (params.w < 1 || params.w > P.W) range('w', 1, P.W);
+  if (params.h < 1 || params.h > P.H) range('h', 1, P.H);
   // The policy's bounds on the free values; explicit values only.
-  if (params.v != null && !P.v) fail('v', '`v` is not allowed on this service');
-  if (params.q != null) listed('q', P.qs, params.q);
-  if (params.bg != null) listed('bg', P.bs, params.bg);
+  if ('v' in params && !P.v) fail('v', '`v` is not allowed on this service');
+  if ('q' in params) listed('q', P.qs, params.q);
+  if ('bg' in params) listed('bg', P.bs, params.bg);
 
-  var dpr = params.dpr == null ? 10 : params.dpr;
-  var w = params.w == null ? undefined : scale(params.w, dpr, 10);
-  var h = params.h == null ? undefined : scale(params.h, dpr, 10);
-  var shrink = Math.min(w == null ? 1 : P.W / w, h == null ? 1 : P.H / h);
-  if (shrink < 1) {
-    if (w != null) w = Math.min(scale(w, shrink, 1), P.W);
-    if (h != null) h = Math.min(scale(h, shrink, 1), P.H);
+  // Client hints (imgflex-core's hints.rs), after the bounds: a hint is never refused, only
+  // rounded and clamped. `w=auto` is in device pixels already, so it stands alone.
+  var w = params.w;
+  var dpr = params.dpr;
+  var hint;
+  if (w === 'auto') {
+    if ('h' in params) alone('h');
+    if ('dpr' in params) alone('dpr');
+    hint = clientHint(headers, 'width');
+    w = only(hint, DIGITS, 5) && Number(hint) > 0 ? (P.ws.length ? Number(hint) : Math.ceil(hint / 100) * 100) : undefined;
   }
-  if (w != null && P.ws.length > 0) {
+  if (dpr === 'auto') {
+    hint = clientHint(headers, 'dpr');
+    // `1.2.3` is NaN to Number, as it is no f64 to Rust: no hint.
+    dpr = only(hint, DIGITS + '.', 8) && Number(hint) > 0 ? up(P.d, Number(hint) * 10) : 10;
+  }
+  // From here `w` and `h` are whole numbers from 1 up, or undefined: `w > 0` is "has a width".
+  dpr = dpr || 10;
+  if (w > 0) w = scale(w, dpr, 10);
+  var h = 'h' in params ? scale(params.h, dpr, 10) : undefined;
+  var shrink = Math.min(w > 0 ? P.W / w : 1, h > 0 ? P.H / h : 1);
+  if (shrink < 1) {
+    if (w > 0) w = Math.min(scale(w, shrink, 1), P.W);
+    if (h > 0) h = Math.min(scale(h, shrink, 1), P.H);
+  }
+  if (w > 0 && P.ws.length > 0) {
     var allowed = up(P.ws, w);
     if (allowed !== w) {
-      if (h != null) h = Math.min(scale(h, allowed, w), P.H);
+      if (h > 0) h = Math.min(scale(h, allowed, w), P.H);
       w = allowed;
     }
   }
-  if (h != null && P.hs.length > 0) h = up(P.hs, h);
+  if (h > 0 && P.hs.length > 0) h = up(P.hs, h);
 
   // Normalise what cannot change the output (TransformSpec::normalized).
-  var both = w != null && h != null;
-  var fit = both ? (params.fit == null ? 'cover' : params.fit) : 'inside';
+  var fit = w > 0 && h > 0 ? params.fit || 'cover' : 'inside';
   // Saliency (`auto`) chooses a crop; `contain` crops nothing, so there it is centred.
-  var gravity = params.g != null && (fit === 'cover' || (fit === 'contain' && params.g !== 'auto')) ? params.g : 'center';
-  var bg = fit === 'contain' || format === 'jpeg' ? (params.bg == null ? 'ffffff' : params.bg) : 'ffffff';
-  var enlarge = w == null && h == null ? 0 : params.enlarge == null ? 0 : params.enlarge;
+  var gravity = 'g' in params && (fit === 'cover' || (fit === 'contain' && params.g !== 'auto')) ? params.g : 'center';
+  var bg = fit === 'contain' || format === 'jpeg' ? params.bg || 'ffffff' : 'ffffff';
+  var enlarge = (w > 0 || h > 0) && params.enlarge ? 1 : 0;
   var ops = [];
-  if (w != null) ops.push('w' + w);
-  if (h != null) ops.push('h' + h);
+  if (w > 0) ops.push('w' + w);
+  if (h > 0) ops.push('h' + h);
   ops.push(fit, gravity);
-  if (format !== 'png') ops.push('q' + (params.q == null ? P.q[format] : params.q));
+  // `Save-Data: on` lowers the default quality by the policy's amount (0: not at all).
+  if (format !== 'png') ops.push('q' + ('q' in params ? params.q : Math.max(1, P.q[format] - (header(headers, 'save-data') === 'on' ? P.sd : 0))));
   ops.push('bg' + bg, 'e' + enlarge);
   if (auto) ops.push('auto');
-  if (params.v != null) ops.push('v' + params.v);
+  if ('v' in params) ops.push('v' + params.v);
   return ops.join('_') + '.' + EXT[format];
 }
 
@@ -362,7 +396,7 @@ function parse(uri, querystring) {
   if (names.length > 33) fail(null, TOO_MANY);
   for (i = 0; i < names.length; i++) {
     var n = names[i];
-    var index = (n === '0' || (n.charAt(0) !== '0' && only(n, DIGITS, 10))) && Number(n) < 4294967295;
+    var index = (n === '0' || (n[0] !== '0' && only(n, DIGITS, 10))) && Number(n) < 4294967295;
     (index ? indexes : others).push(n);
   }
   indexes.sort(function (a, b) {
@@ -430,14 +464,14 @@ async function verify(sig, message) {
 }
 
 // The rewrite: returns the URI to forward (variants) or null (a plain original).
-function rewrite(r, accept) {
+function rewrite(r, headers) {
   var key = r.key;
   var pieces = r.pieces;
   var form = r.form;
   var params = {};
   var i;
   if (form) {
-    if (pieces.length > 0) fail(null, 'use either the query form or the path form, not both');
+    if (pieces.length > 0) fail(null, 'query and path forms mixed');
     for (i = 0; i < form.tokens.length; i++) {
       var at = form.tokens[i].indexOf('_');
       var tname = form.tokens[i].slice(0, at);
@@ -445,16 +479,16 @@ function rewrite(r, accept) {
       if (tparam == null) unknown(tname);
       set(params, tparam, form.tokens[i].slice(at + 1), true);
     }
-    if (params.fm == null) {
+    if (!('fm' in params)) {
       var ext = /\.([^.]*)$/.exec(form.name);
       var fm = ext ? lower(ext[1]) : '';
-      if (!FORMATS.hasOwnProperty(fm)) invalid('fm', 'a name ending in .jpg, .png, .webp or .avif, or an `f_` token');
+      if (!FORMATS.hasOwnProperty(fm)) invalid('fm', 'a .jpg, .png, .webp or .avif name, or `f_`');
       params.fm = FORMATS[fm];
     }
-    return '/_v/' + encodeKey(form.original) + '/' + resolve(params, form.original, accept);
+    return '/_v/' + encodeKey(form.original) + '/' + resolve(params, form.original, headers);
   }
   if (pieces.length === 0) return null;
-  if (!isImage(key)) fail(null, 'only images can be transformed (jpeg, png, webp, gif, avif)');
+  if (!isImage(key)) fail(null, 'not an image (jpeg, png, webp, gif, avif)');
   for (i = 0; i < pieces.length; i++) {
     var name = decode(pieces[i][0].replace(/\+/g, ' '));
     var param = name === null ? undefined : lookup(QUERY, name);
@@ -463,16 +497,15 @@ function rewrite(r, accept) {
     if (value === null) invalid(param, 'a valid percent-encoded value');
     set(params, param, value, false);
   }
-  return '/_v/' + encodeKey(key) + '/' + resolve(params, key, accept);
+  return '/_v/' + encodeKey(key) + '/' + resolve(params, key, headers);
 }
 
 async function handler(event) {
   var request = event.request;
-  var accept = request.headers.accept ? request.headers.accept.value : '';
   try {
     var r = parse(request.uri, request.querystring);
     if (P.s === 1 || (P.s && !free(r))) await verify(r.sig, r.message);
-    var variant = rewrite(r, accept);
+    var variant = rewrite(r, request.headers);
     if (variant === null) {
       request.uri = '/' + encodeKey(r.key);
       cf.selectRequestOriginById('originals');
@@ -493,6 +526,7 @@ async function handler(event) {
     var headers = { 'content-type': { value: 'text/plain; charset=utf-8' }, 'cache-control': { value: 'public, max-age=' + (e.status === 400 ? 60 : 10) } };
     // Only a plain name is echoed: viewer text could carry CR/LF into a header.
     if (e.param !== null && only(e.param, TOKEN + '.', 32)) headers['x-imgflex-param'] = { value: e.param };
-    return { statusCode: e.status, statusDescription: e.status === 400 ? 'Bad Request' : 'Forbidden', headers: headers, body: e.message + '\n' };
+    // No statusDescription: it is optional, and CloudFront sends the status's own phrase.
+    return { statusCode: e.status, headers: headers, body: e.message + '\n' };
   }
 }

@@ -116,6 +116,7 @@ pub enum Command {
     /// Examples:
     ///   imgflex url photos/cat.jpg 'w=400&h=300&fm=webp'
     ///   imgflex url '/photos/cat.jpg?w=400&fm=auto' --accept 'image/avif,image/webp'
+    ///   imgflex url '/photos/cat.jpg?w=auto' --hint 'Sec-CH-Width: 412'
     ///   imgflex url /photos/cat.jpg/w_400,c_fill/cat.webp --output json
     ///   imgflex url --policy                           # the variant space of imgflex.toml
     #[command(verbatim_doc_comment)]
@@ -801,6 +802,12 @@ pub struct UrlArgs {
     #[arg(long, value_name = "ACCEPT")]
     pub accept: Option<String>,
 
+    /// A client hint the viewer sends, as `NAME: VALUE` (`Sec-CH-DPR: 2`, `Sec-CH-Width: 412`,
+    /// `Save-Data: on`, or the legacy `DPR`, `Width`), for `dpr=auto`, `w=auto` and the
+    /// Save-Data quality drop. Repeatable
+    #[arg(long = "hint", value_name = "NAME: VALUE", value_parser = parse_hint)]
+    pub hints: Vec<(String, String)>,
+
     /// The keyring a signature is checked with [default: the local keyring, as `imgflex
     /// dev` checks]
     #[arg(long, value_name = "FILE")]
@@ -850,4 +857,19 @@ fn parse_utc(text: &str) -> Result<i64, String> {
         .map_err(|_| {
             format!("`{text}` is not a time: give UTC in RFC 3339, e.g. 2026-12-01T12:00:00Z")
         })
+}
+
+/// `--hint 'Sec-CH-DPR: 2'`: one of the client hint headers the edge reads, by any case.
+fn parse_hint(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("expected `NAME: VALUE`, got `{text}`"))?;
+    let name = name.trim().to_ascii_lowercase();
+    if !imgflex_core::HINT_HEADERS.contains(&name.as_str()) {
+        return Err(format!(
+            "`{name}` is not a client hint the edge reads (one of {})",
+            imgflex_core::HINT_HEADERS.join(", ")
+        ));
+    }
+    Ok((name, value.trim().to_string()))
 }

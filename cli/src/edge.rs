@@ -45,6 +45,11 @@ struct EdgePolicy<'a> {
     /// 0 off, 1 every URL, 2 all but presets and plain originals (`Signing`).
     #[serde(rename = "s")]
     sign: u8,
+    /// `dpr_steps` in tenths, as the grammar's dpr is.
+    #[serde(rename = "d")]
+    dpr_steps: &'a [u8],
+    #[serde(rename = "sd")]
+    save_data_quality_drop: u8,
 }
 
 /// The function code for `policy`, ready for `AWS::CloudFront::Function.FunctionCode`.
@@ -74,6 +79,8 @@ pub fn function_code(policy: &Policy) -> Result<String, CliError> {
             Signing::Required => 1,
             Signing::AdHoc => 2,
         },
+        dpr_steps: policy.dpr_steps.tenths(),
+        save_data_quality_drop: policy.save_data_quality_drop,
     };
     let json = serde_json::to_string(&edge)
         .map_err(|e| CliError::new(format!("cannot encode the policy: {e}")))?;

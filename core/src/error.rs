@@ -67,17 +67,21 @@ pub enum ErrorKind {
     },
     #[error("`v` is not allowed on this service")]
     VersionsOff,
+    /// `w=auto` takes the width, in device pixels, from the viewer's hint: a height or a
+    /// dpr next to it would make the image's shape or size depend on the hint twice.
+    #[error("`{0}` cannot be given with `w=auto`")]
+    WithAutoWidth(&'static str),
     #[error("unknown preset `{0}`")]
     UnknownPreset(String),
-    #[error("`{0}` is not allowed: this service only serves presets (`p`)")]
+    #[error("`{0}` is not allowed: presets only (`p`)")]
     PresetsOnly(String),
-    #[error("a preset (`p`) is required: this service only serves presets")]
+    #[error("a preset (`p`) is required")]
     PresetRequired,
     #[error("format `{0}` is not enabled on this service")]
     FormatNotAllowed(&'static str),
-    #[error("only images can be transformed (jpeg, png, webp, gif, avif)")]
+    #[error("not an image (jpeg, png, webp, gif, avif)")]
     NotAnImage,
-    #[error("use either the query form or the path form, not both")]
+    #[error("query and path forms mixed")]
     MixedForms,
     #[error("more than {0} query parameters")]
     TooManyParams(usize),
@@ -85,8 +89,8 @@ pub enum ErrorKind {
     BadPath(&'static str),
     #[error("not a canonical variant key")]
     NotCanonical,
-    // The signature's messages are the edge's, word for word, and short: they are in the
-    // edge function's 10 KB.
+    // The messages are the edge's, word for word, and short: they are in the edge
+    // function's 10 KB.
     #[error("a signature (`sig`) is required")]
     SignatureRequired,
     #[error("unknown signing key (`kid`)")]
@@ -123,6 +127,7 @@ impl ErrorKind {
             ErrorKind::UnknownPreset(_) | ErrorKind::PresetRequired => Some("p"),
             ErrorKind::NotListed { param, .. } => Some(param),
             ErrorKind::VersionsOff => Some("v"),
+            ErrorKind::WithAutoWidth(p) => Some(p),
             ErrorKind::FormatNotAllowed(_) => Some("fm"),
             ErrorKind::SignatureRequired | ErrorKind::BadSignature => Some("sig"),
             ErrorKind::UnknownKey => Some("kid"),

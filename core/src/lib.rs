@@ -14,6 +14,7 @@
 
 mod accept;
 mod error;
+mod hints;
 mod key;
 mod limits;
 mod params;
@@ -26,6 +27,7 @@ mod spec;
 
 pub use accept::{MAX_ACCEPT_CHARS, legacy_fallback, negotiate};
 pub use error::{ErrorKind, ParseError, error_chain};
+pub use hints::{ACCEPT_CH, AUTO_WIDTH_STEP, HINT_HEADERS, VARY, Viewer};
 pub use key::{
     MAX_ORIGINAL_KEY_BYTES, MAX_VARIANT_SUFFIX_BYTES, Target, VARIANT_ROOT, Variant, canonical,
     decode_path, decode_variant_path, encode_key, image_content_type, image_extension,
@@ -33,7 +35,9 @@ pub use key::{
 };
 pub use limits::{Limits, MAX_SOURCE_PIXELS_CEILING};
 pub use params::Params;
-pub use policy::{DIMENSION_CEILING, Policy, PolicyError, Preset, Qualities, STACK_SECTIONS};
+pub use policy::{
+    DIMENSION_CEILING, DprSteps, Policy, PolicyError, Preset, Qualities, STACK_SECTIONS,
+};
 pub use route::{
     Route, VIEWER_URL_HEADER, check_signature, format_names, route, route_signed, route_target,
 };

@@ -99,6 +99,11 @@ pub struct Params {
     pub enlarge: Option<bool>,
     pub version: Option<String>,
     pub preset: Option<String>,
+    /// `w=auto`: the width comes from the viewer's `Sec-CH-Width` (or `Width`) hint.
+    pub width_auto: bool,
+    /// `dpr=auto`: the dpr comes from the viewer's `Sec-CH-DPR` (or `DPR`) hint, rounded up
+    /// onto the policy's `dpr_steps`.
+    pub dpr_auto: bool,
 }
 
 impl Params {
@@ -185,13 +190,13 @@ impl Params {
             })
         };
         let already = match param {
-            Param::W => self.width.is_some(),
+            Param::W => self.width.is_some() || self.width_auto,
             Param::H => self.height.is_some(),
             Param::Fit => self.fit.is_some(),
             Param::G => self.gravity.is_some(),
             Param::Fm => self.format.is_some(),
             Param::Q => self.quality.is_some(),
-            Param::Dpr => self.dpr.is_some(),
+            Param::Dpr => self.dpr.is_some() || self.dpr_auto,
             Param::Bg => self.background.is_some(),
             Param::Enlarge => self.enlarge.is_some(),
             Param::V => self.version.is_some(),
@@ -206,8 +211,15 @@ impl Params {
         }
         let lower = value.to_ascii_lowercase();
         match param {
+            Param::W if lower == "auto" => self.width_auto = true,
+            Param::Dpr if lower == "auto" => self.dpr_auto = true,
             Param::W | Param::H => {
-                let n = parse_dimension(value).ok_or_else(|| invalid("a positive integer"))?;
+                let expected = if param == Param::W {
+                    "a positive integer or `auto`"
+                } else {
+                    "a positive integer"
+                };
+                let n = parse_dimension(value).ok_or_else(|| invalid(expected))?;
                 if param == Param::W {
                     self.width = Some(n);
                 } else {
@@ -264,7 +276,7 @@ impl Params {
             }
             Param::Dpr => {
                 let tenths = parse_tenths(value)
-                    .ok_or_else(|| invalid("a number with at most one decimal"))?;
+                    .ok_or_else(|| invalid("a number with at most one decimal, or `auto`"))?;
                 if !(u32::from(DPR_MIN)..=u32::from(DPR_MAX)).contains(&tenths) {
                     return Err(err(ErrorKind::OutOfRange {
                         param: "dpr",

@@ -29,6 +29,8 @@ pub const DIMENSION_CEILING: u32 = 16_384;
 /// signing = "off"             # "required", or "ad-hoc" (all but presets and originals)
 /// formats = ["jpeg", "png", "webp", "avif"]
 /// presets_only = false        # true: only `p`, `fm`, `dpr` and `v` are accepted
+/// dpr_steps = [1, 1.5, 2, 3]  # `dpr=auto` rounds the viewer's DPR hint up onto these
+/// save_data_quality_drop = 0  # `Save-Data: on` lowers the default quality by this much
 ///
 /// [quality]
 /// jpeg = 80
@@ -78,6 +80,15 @@ pub struct Policy {
     pub quality: Qualities,
     pub presets: BTreeMap<String, Preset>,
     pub presets_only: bool,
+    /// What `dpr=auto` rounds the viewer's `Sec-CH-DPR` up onto (the last step when it is
+    /// above them all, 1 with no hint), so the hint makes a handful of variants, not one per
+    /// device.
+    pub dpr_steps: DprSteps,
+    /// How much a viewer's `Save-Data: on` lowers the format's default quality (never below
+    /// 1); an explicit `q` stays. 0, the default, ignores the header: a second variant of
+    /// every image for the few browsers that send it is the operator's choice.
+    #[serde(deserialize_with = "quality_drop")]
+    pub save_data_quality_drop: u8,
     /// Which URLs must carry a signature (`kid`, `exp`, `sig`), checked at the edge before
     /// any rewrite: `off`, `required` (every URL) or `ad-hoc` (all but presets and plain
     /// originals). The keys live in the stack's KeyValueStore (`imgflex keys`).
@@ -136,6 +147,8 @@ impl Default for Policy {
             quality: Qualities::default(),
             presets: BTreeMap::new(),
             presets_only: false,
+            dpr_steps: DprSteps::default(),
+            save_data_quality_drop: 0,
             signing: Signing::Off,
             limits: Limits::default(),
             domain_section: StackSection,
@@ -181,6 +194,72 @@ impl Qualities {
             Format::Png => None,
         }
     }
+}
+
+/// `dpr_steps`: ascending DPRs in tenths (`1.5` is 15), each 1 to 4 with at most one
+/// decimal, as an explicit `dpr` is. Written and read as numbers (`[1, 1.5, 2, 3]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DprSteps(Vec<u8>);
+
+impl Default for DprSteps {
+    fn default() -> DprSteps {
+        DprSteps(vec![10, 15, 20, 30])
+    }
+}
+
+impl DprSteps {
+    /// The steps in tenths, ascending.
+    pub fn tenths(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The first step at or above `dpr`, else the last.
+    pub(crate) fn round_up(&self, dpr: f64) -> u8 {
+        let last = *self.0.last().unwrap_or(&crate::params::DPR_MIN);
+        self.0
+            .iter()
+            .copied()
+            .find(|&step| f64::from(step) >= dpr * 10.0)
+            .unwrap_or(last)
+    }
+}
+
+impl Serialize for DprSteps {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|&t| f64::from(t) / 10.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for DprSteps {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<DprSteps, D::Error> {
+        let raw = Vec::<f64>::deserialize(d)?;
+        if raw.is_empty() {
+            return Err(de::Error::custom("dpr_steps must list at least one step"));
+        }
+        let mut steps = Vec::with_capacity(raw.len());
+        for n in raw {
+            let tenths = (n * 10.0).round();
+            if (tenths - n * 10.0).abs() > 1e-6 || !(10.0..=40.0).contains(&tenths) {
+                return Err(de::Error::custom(format!(
+                    "dpr_steps are between 1 and 4 with at most one decimal, got {n}"
+                )));
+            }
+            steps.push(tenths as u8);
+        }
+        steps.sort_unstable();
+        steps.dedup();
+        Ok(DprSteps(steps))
+    }
+}
+
+fn quality_drop<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    let n = i64::deserialize(d)?;
+    if !(0..=99).contains(&n) {
+        return Err(de::Error::custom(format!(
+            "save_data_quality_drop must be between 0 and 99, got {n}"
+        )));
+    }
+    Ok(n as u8)
 }
 
 /// A named set of parameters (`[presets.thumb] w = 300 …`), written with the query form's
@@ -280,6 +359,17 @@ impl Policy {
         self.qualities.is_empty() || self.qualities.contains(&q)
     }
 
+    /// The quality a lossy format gets when the URL gives no `q`: the policy's default,
+    /// lowered by `save_data_quality_drop` for a viewer that sent `Save-Data: on`.
+    pub fn default_quality(&self, format: Format, saves_data: bool) -> Option<u8> {
+        let q = self.quality.for_format(format)?;
+        Some(if saves_data {
+            q.saturating_sub(self.save_data_quality_drop).max(1)
+        } else {
+            q
+        })
+    }
+
     /// Whether `bg` may be given this colour.
     pub fn admits_background(&self, c: crate::spec::Rgb) -> bool {
         self.backgrounds.is_empty() || self.backgrounds.contains(&c.to_string())
@@ -360,6 +450,14 @@ impl Policy {
                 return Err((
                     needle,
                     format!("preset `{name}`: bg={bg} is not one of `backgrounds`"),
+                ));
+            }
+            if p.width_auto {
+                return Err((
+                    needle,
+                    format!(
+                        "preset `{name}`: `w=auto` reads the viewer's width hint, so only a URL may ask for it"
+                    ),
                 ));
             }
             if p.width == Some(0) || p.height == Some(0) {
@@ -495,6 +593,42 @@ mod tests {
                 .unwrap_or_default();
             assert!(e.contains(says), "{toml}: {e}");
         }
+    }
+
+    #[test]
+    fn client_hint_settings_parse_round_trip_and_refuse_nonsense() {
+        let p =
+            Policy::from_toml_str("dpr_steps = [3, 1, 2.5, 2.5]\nsave_data_quality_drop = 25\n")
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(p.dpr_steps.tenths(), [10, 25, 30]);
+        assert_eq!(p.save_data_quality_drop, 25);
+        assert_eq!(p.default_quality(Format::Webp, true), Some(50));
+        assert_eq!(p.default_quality(Format::Webp, false), Some(75));
+        assert_eq!(p.default_quality(Format::Png, true), None);
+        let back = Policy::from_json_str(&p.to_json()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, p, "the handler reads the steps from the JSON");
+        // Never below 1, however large the drop.
+        let p =
+            Policy::from_toml_str("save_data_quality_drop = 99\n[quality]\navif = 30\n").unwrap();
+        assert_eq!(p.default_quality(Format::Avif, true), Some(1));
+        for (toml, says) in [
+            ("dpr_steps = []", "at least one step"),
+            ("dpr_steps = [0.5]", "between 1 and 4"),
+            ("dpr_steps = [4.5]", "between 1 and 4"),
+            ("dpr_steps = [1.25]", "at most one decimal"),
+            ("save_data_quality_drop = 100", "between 0 and 99"),
+            ("save_data_quality_drop = -1", "between 0 and 99"),
+            ("[presets.a]\nw = \"auto\"", "only a URL may ask for it"),
+        ] {
+            let e = Policy::from_toml_str(toml)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains(says), "{toml}: {e}");
+        }
+        // A preset may take its dpr from the viewer.
+        let p = Policy::from_toml_str("[presets.a]\nw = 300\ndpr = \"auto\"\n").unwrap();
+        assert!(p.presets["a"].params.dpr_auto);
     }
 
     #[test]

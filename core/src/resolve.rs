@@ -3,6 +3,7 @@
 
 use crate::accept::{legacy_fallback, negotiate};
 use crate::error::{ErrorKind, ParseError};
+use crate::hints::{AUTO_WIDTH_STEP, Viewer};
 use crate::params::{DPR_MAX, DPR_MIN, Params};
 use crate::policy::Policy;
 use crate::spec::{Fit, FormatRequest, Gravity, Rgb, TransformSpec};
@@ -10,14 +11,14 @@ use crate::spec::{Fit, FormatRequest, Gravity, Rgb, TransformSpec};
 pub(crate) fn resolve(
     params: Params,
     original: &str,
-    accept: Option<&str>,
+    viewer: &Viewer,
     policy: &Policy,
 ) -> Result<TransformSpec, ParseError> {
     let err = |input: &str, kind| ParseError::new(input, kind);
 
     if policy.presets_only {
         let ad_hoc = [
-            ("w", params.width.is_some()),
+            ("w", params.width.is_some() || params.width_auto),
             ("h", params.height.is_some()),
             ("fit", params.fit.is_some()),
             ("g", params.gravity.is_some()),
@@ -43,13 +44,25 @@ pub(crate) fn resolve(
                 .ok_or_else(|| err(name, ErrorKind::UnknownPreset(name.clone())))?;
             let p = &preset.params;
             Params {
-                width: params.width.or(p.width),
+                // The URL's `auto` wins over the preset's number, and its number over the
+                // preset's `auto`, as any explicit value does.
+                width: if params.width_auto {
+                    None
+                } else {
+                    params.width.or(p.width)
+                },
+                width_auto: params.width_auto,
                 height: params.height.or(p.height),
                 fit: params.fit.or(p.fit),
                 gravity: params.gravity.or(p.gravity),
                 format: params.format.or(p.format),
                 quality: params.quality.or(p.quality),
-                dpr: params.dpr.or(p.dpr),
+                dpr: if params.dpr_auto {
+                    None
+                } else {
+                    params.dpr.or(p.dpr)
+                },
+                dpr_auto: params.dpr_auto || (params.dpr.is_none() && p.dpr_auto),
                 background: params.background.or(p.background),
                 enlarge: params.enlarge.or(p.enlarge),
                 version: params.version,
@@ -59,7 +72,7 @@ pub(crate) fn resolve(
     };
 
     let (format, auto_format) = match params.format.unwrap_or(FormatRequest::Auto) {
-        FormatRequest::Auto => (negotiate(accept, original, &policy.formats), true),
+        FormatRequest::Auto => (negotiate(viewer.accept, original, &policy.formats), true),
         FormatRequest::Fixed(f) if policy.formats.contains(&f) => (f, false),
         FormatRequest::Fixed(f) => {
             return Err(err(f.as_str(), ErrorKind::FormatNotAllowed(f.as_str())));
@@ -113,12 +126,32 @@ pub(crate) fn resolve(
         ));
     }
 
-    let (width, height) = size(
-        params.width,
-        params.height,
-        params.dpr.unwrap_or(DPR_MIN),
-        policy,
-    );
+    // Client hints, after the bounds: a hint is the browser's, never refused, only rounded
+    // and clamped. `w=auto` is already in device pixels, so it stands alone.
+    let mut width = params.width;
+    if params.width_auto {
+        if params.height.is_some() {
+            return Err(err("h", ErrorKind::WithAutoWidth("h")));
+        }
+        if params.dpr.is_some() || params.dpr_auto {
+            return Err(err("dpr", ErrorKind::WithAutoWidth("dpr")));
+        }
+        width = viewer.width_hint().map(|n| {
+            if policy.widths.is_empty() {
+                n.div_ceil(AUTO_WIDTH_STEP) * AUTO_WIDTH_STEP
+            } else {
+                n
+            }
+        });
+    }
+    let dpr = if params.dpr_auto {
+        viewer
+            .dpr_hint()
+            .map_or(DPR_MIN, |d| policy.dpr_steps.round_up(d))
+    } else {
+        params.dpr.unwrap_or(DPR_MIN)
+    };
+    let (width, height) = size(width, params.height, dpr, policy);
     let both = width.is_some() && height.is_some();
     let spec = TransformSpec {
         width,
@@ -128,7 +161,9 @@ pub(crate) fn resolve(
             .unwrap_or(if both { Fit::Cover } else { Fit::Inside }),
         gravity: params.gravity.unwrap_or(Gravity::Center),
         format,
-        quality: params.quality.or(policy.quality.for_format(format)),
+        quality: params
+            .quality
+            .or(policy.default_quality(format, viewer.saves_data())),
         background: params.background.unwrap_or(Rgb::WHITE),
         enlarge: params.enlarge.unwrap_or(false),
         auto_format,
@@ -198,7 +233,10 @@ impl Policy {
         // A listed value, or the default (which applies whatever the lists say).
         let bounded = (self.versions || spec.version.is_none())
             && spec.quality.is_none_or(|q| {
-                self.admits_quality(q) || Some(q) == self.quality.for_format(spec.format)
+                self.admits_quality(q)
+                    || [false, true]
+                        .into_iter()
+                        .any(|saves| Some(q) == self.default_quality(spec.format, saves))
             })
             && (self.admits_background(spec.background) || spec.background == Rgb::WHITE);
         let format_ok = self.formats.contains(&spec.format)
@@ -222,11 +260,18 @@ impl Policy {
                 };
                 let mut policy = self.clone();
                 policy.formats = crate::spec::Format::ALL.to_vec();
-                resolve(params, original, None, &policy).is_ok_and(|candidate| {
-                    TransformSpec {
-                        auto_format: spec.auto_format,
-                        ..candidate
-                    } == *spec
+                // With and without `Save-Data: on`: its lower default is a preset's too.
+                [None, Some("on")].into_iter().any(|save_data| {
+                    let viewer = Viewer {
+                        save_data,
+                        ..Viewer::default()
+                    };
+                    resolve(params.clone(), original, &viewer, &policy).is_ok_and(|candidate| {
+                        TransformSpec {
+                            auto_format: spec.auto_format,
+                            ..candidate
+                        } == *spec
+                    })
                 })
             })
         })
@@ -310,5 +355,38 @@ mod tests {
         let wrong_quality =
             parse_canonical("_v/a.jpg/w300_h300_cover_center_q76_bgffffff_e0.webp").unwrap();
         assert!(!policy.admits(&wrong_quality.original, &wrong_quality.spec));
+    }
+
+    #[test]
+    fn the_handler_admits_what_client_hints_make_and_no_more() {
+        let policy = Policy::from_toml_str(
+            "presets_only = true\nsave_data_quality_drop = 20\n[presets.thumb]\nw = 300\nh = 300\n",
+        )
+        .unwrap();
+        let hinted = |target: &str, headers: &[(&str, &str)]| {
+            let viewer = crate::Viewer::from_headers(|name| {
+                headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+            });
+            match route_target(target, viewer, &policy).unwrap() {
+                Route::Variant(v) => v,
+                other => panic!("{other:?}"),
+            }
+        };
+        let saving = hinted("/a.jpg?p=thumb&fm=webp", &[("save-data", "on")]);
+        assert_eq!(saving.spec.quality, Some(55));
+        assert!(policy.admits(&saving.original, &saving.spec));
+        let dense = hinted(
+            "/a.jpg?p=thumb&fm=webp&dpr=auto",
+            &[("sec-ch-dpr", "2.625")],
+        );
+        assert_eq!(
+            (dense.spec.width, dense.spec.height),
+            (Some(900), Some(900))
+        );
+        assert!(policy.admits(&dense.original, &dense.spec));
+        // Between the default and the lowered one: no viewer's headers make it.
+        let between =
+            parse_canonical("_v/a.jpg/w300_h300_cover_center_q60_bgffffff_e0.webp").unwrap();
+        assert!(!policy.admits(&between.original, &between.spec));
     }
 }

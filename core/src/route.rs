@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::error::{ErrorKind, ParseError};
+use crate::hints::Viewer;
 use crate::key::{Variant, decode_path, encode_key, image_extension};
 use crate::params::Params;
 use crate::policy::Policy;
@@ -38,14 +39,16 @@ impl Route {
 }
 
 /// Routes one request. `path` is the raw (percent-encoded) URI path, `query` the raw query
-/// string without `?`, `accept` the `Accept` header. Junk is refused here, so it never
-/// reaches a cache entry or a Lambda run.
-pub fn route(
+/// string without `?`, `viewer` the headers that may shape a variant (`Accept` and the client
+/// hints; an `Option<&str>` is just `Accept`). Junk is refused here, so it never reaches a
+/// cache entry or a Lambda run.
+pub fn route<'a>(
     path: &str,
     query: Option<&str>,
-    accept: Option<&str>,
+    viewer: impl Into<Viewer<'a>>,
     policy: &Policy,
 ) -> Result<Route, ParseError> {
+    let viewer = viewer.into();
     let (key, all) = prepare(path, query)?;
     // `kid`, `exp` and `sig` were for `check_signature`: the transform never sees them.
     let (_, pieces) = split_pieces(&all)?;
@@ -66,13 +69,13 @@ pub fn route(
                         name,
                         ErrorKind::InvalidValue {
                             param: "fm",
-                            expected: "a name ending in .jpg, .png, .webp or .avif, or an `f_` token",
+                            expected: "a .jpg, .png, .webp or .avif name, or `f_`",
                         },
                     )
                 })?;
             params.format = Some(FormatRequest::Fixed(format));
         }
-        let spec = resolve(params, original, accept, policy)?;
+        let spec = resolve(params, original, &viewer, policy)?;
         return Ok(Route::Variant(Variant {
             original: original.to_string(),
             spec,
@@ -86,7 +89,7 @@ pub fn route(
         return Err(ParseError::new(path, ErrorKind::NotAnImage));
     }
     let params = Params::from_pieces(&pieces)?;
-    let spec = resolve(params, &key, accept, policy)?;
+    let spec = resolve(params, &key, &viewer, policy)?;
     Ok(Route::Variant(Variant {
         original: key,
         spec,
@@ -134,26 +137,26 @@ pub fn check_signature(
 }
 
 /// [`check_signature`], then [`route`]: what the edge answers, signature and all.
-pub fn route_signed(
+pub fn route_signed<'a>(
     target: &str,
-    accept: Option<&str>,
+    viewer: impl Into<Viewer<'a>>,
     policy: &Policy,
     now: u64,
     secret: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Route, ParseError> {
     let (path, query) = split_target(target);
     check_signature(path, query, policy, now, secret)?;
-    route(path, query, accept, policy)
+    route(path, query, viewer, policy)
 }
 
 /// Routes a whole request target (`/photos/cat.jpg?w=400`).
-pub fn route_target(
+pub fn route_target<'a>(
     target: &str,
-    accept: Option<&str>,
+    viewer: impl Into<Viewer<'a>>,
     policy: &Policy,
 ) -> Result<Route, ParseError> {
     let (path, query) = split_target(target);
-    route(path, query, accept, policy)
+    route(path, query, viewer, policy)
 }
 
 /// `/path?query` into the path and the query (without `?`).

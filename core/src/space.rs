@@ -85,9 +85,11 @@ fn entries(policy: &Policy, fallback: Format) -> impl Iterator<Item = Format> + 
     policy.formats.iter().copied().chain(auto)
 }
 
-/// Presets at each dpr: one quality and one background each.
+/// Presets at each dpr: one background each, and one quality (two when `Save-Data: on`
+/// lowers the default).
 fn presets_per_format(policy: &Policy) -> u128 {
-    policy.presets.len() as u128 * u128::from(DPR_MAX - DPR_MIN + 1)
+    let qualities = 1 + u128::from(policy.save_data_quality_drop > 0);
+    policy.presets.len() as u128 * u128::from(DPR_MAX - DPR_MIN + 1) * qualities
 }
 
 fn ad_hoc_per_format(policy: &Policy, format: Format) -> u128 {
@@ -97,8 +99,16 @@ fn ad_hoc_per_format(policy: &Policy, format: Format) -> u128 {
     let quality = match policy.quality.for_format(format) {
         None => 1,
         Some(_) if policy.qualities.is_empty() => 100,
-        Some(default) => {
-            policy.qualities.len() as u128 + u128::from(!policy.qualities.contains(&default))
+        Some(_) => {
+            // The listed ones, and the defaults (`Save-Data: on` may lower it) not listed.
+            let mut defaults = [false, true].map(|saves| policy.default_quality(format, saves));
+            defaults.sort_unstable();
+            let [plain, saving] = defaults;
+            let unlisted =
+                |q: Option<u8>| u128::from(q.is_some_and(|q| !policy.qualities.contains(&q)));
+            policy.qualities.len() as u128
+                + unlisted(plain)
+                + u128::from(saving != plain) * unlisted(saving)
         }
     };
     let backgrounds = if policy.backgrounds.is_empty() {
@@ -160,5 +170,19 @@ mod tests {
         assert_eq!(s.unsigned, Count::Finite(31 * 7));
         let s = space("presets_only = true\nversions = false\n[presets.thumb]\nw = 300\n");
         assert_eq!(s.any, Count::Finite(31 * 7));
+        // Save-Data's lower default is a second quality per preset.
+        let s = space(
+            "presets_only = true\nversions = false\nsave_data_quality_drop = 20\n[presets.thumb]\nw = 300\n",
+        );
+        assert_eq!(s.any, Count::Finite(31 * 7 * 2));
+    }
+
+    #[test]
+    fn save_data_adds_its_lower_default_to_the_listed_qualities() {
+        let base = "widths = [400]\nheights = [300]\nqualities = [75]\nbackgrounds = [\"ffffff\"]\n\
+             versions = false\nformats = [\"webp\"]\n";
+        let s = space(&format!("{base}save_data_quality_drop = 15\n"));
+        // As above, and webp's 60 and the fallback JPEG's 65, neither listed.
+        assert_eq!(s.any, Count::Finite(45 * 2 + 45 * 2 + 45 * 3));
     }
 }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use imgflex_core::{Policy, Route, parse_canonical, route_signed};
+use imgflex_core::{Policy, Route, Viewer, parse_canonical, route_signed};
 use serde_json::Value;
 
 const TABLE: &str = include_str!("../../tests/fixtures/url-vectors.json");
@@ -39,7 +39,12 @@ fn every_vector_routes_as_the_table_says() {
     for v in vectors {
         let url = v["url"].as_str().unwrap();
         let policy = &policies[v["policy"].as_str().unwrap()];
-        let got = route_signed(url, v["accept"].as_str(), policy, now, &secret);
+        let hint = |name: &str| v["hints"][name].as_str();
+        let viewer = Viewer {
+            accept: v["accept"].as_str(),
+            ..Viewer::from_headers(hint)
+        };
+        let got = route_signed(url, viewer, policy, now, &secret);
         let verdict = match (&got, v.get("uri")) {
             (Ok(route), Some(want)) => {
                 let uri = route.uri();

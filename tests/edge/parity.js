@@ -10,10 +10,11 @@
 //   node|njs tests/edge/parity.js CASES.json POLICY=function.js [POLICY=function.js ...]
 //
 // CASES.json is {"now": unix seconds, "keys": {KID: secret}, "cases": [{"policy", "url",
-// "accept"}]}; `Date.now` answers `now`. One JSON line per case comes out, in order:
+// "accept", "hints"}]} (`hints`: client hint headers by lower-case name, or null);
+// `Date.now` answers `now`. One JSON line per case comes out, in order:
 // {"uri", "origin", "status", "param", "again", "dirty", "bytes"}: the forwarded URI and the
 // origin selected, or the status and x-imgflex-param of a refusal; `again`, the URI that the
-// x-imgflex-url header routes to when asked again; `dirty`, what else is wrong with the
+// x-imgflex-url header routes to when asked again with the same headers; `dirty`, what else is wrong with the
 // request the function returned; `bytes`, what the call allocated (njs only: it has no GC,
 // so the growth of njs.memoryStats.size is exactly one request's memory).
 var fs = require('fs');
@@ -62,7 +63,10 @@ function querystring(query) {
   return qs;
 }
 
-function run(fn, url, accept) {
+// `hints`: more request headers by lower-case name (the client hints), or null.
+function run(fn, url, accept, hints) {
+  var headers = accept === null ? {} : { accept: { value: accept } };
+  for (var name in hints || {}) headers[name] = { value: hints[name] };
   var q = url.indexOf('?');
   var event = {
     version: '1.0',
@@ -72,7 +76,7 @@ function run(fn, url, accept) {
       method: 'GET',
       uri: q < 0 ? url : url.slice(0, q),
       querystring: querystring(q < 0 ? '' : url.slice(q + 1)),
-      headers: accept === null ? {} : { accept: { value: accept } },
+      headers: headers,
       cookies: {},
     },
   };
@@ -122,7 +126,7 @@ function report(k, out, before) {
   else {
     // The handler's 302 for an oversize output names this URL: asked again with the same
     // Accept, it must reach the same variant (signature and all).
-    return run(fn, viewer.value, k.accept).then(function (again) {
+    return run(fn, viewer.value, k.accept, k.hints).then(function (again) {
       result.again = again.statusCode !== undefined ? 'answered ' + again.statusCode : again.uri;
       return done();
     });
@@ -137,7 +141,7 @@ function next(c) {
   var before = memory();
   var out;
   try {
-    out = run(functions[k.policy], k.url, k.accept);
+    out = run(functions[k.policy], k.url, k.accept, k.hints);
   } catch (e) {
     out = Promise.reject(e);
   }

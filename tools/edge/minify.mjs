@@ -20,7 +20,13 @@ const result = await minify(readFileSync(source, 'utf8'), {
   compress: { toplevel: false, passes: 2 },
   // `handler` is what CloudFront calls and `cf` the imported module: both keep their names;
   // every other top-level name is shortened. The policy slot is replaced by `imgflex render`.
-  mangle: { toplevel: true, reserved: ['handler', 'cf', 'crypto'] },
+  // The function's own objects' properties are shortened too (never CloudFront's: `uri`,
+  // `headers`, `value`, `querystring`; nor the policy's, which Rust writes).
+  mangle: {
+    toplevel: true,
+    reserved: ['handler', 'cf', 'crypto'],
+    properties: { regex: /^(param|message|status|form|pieces|original|tokens|key)$/ },
+  },
   format: { comments: false, ecma: 5 },
 });
 const code = result.code + '\n';

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use imgflex_core::{ErrorKind, ParseError, Route, Signing, TransformSpec, route_signed};
+use imgflex_core::{ErrorKind, ParseError, Route, Signing, TransformSpec, Viewer, route_signed};
 use serde::Serialize;
 
 use crate::cli::{GlobalArgs, UrlArgs};
@@ -140,9 +140,17 @@ pub fn run(args: UrlArgs, global: &GlobalArgs, out: &Output) -> Result<(), CliEr
             keyring::timestamp(now)
         ));
     }
-    match route_signed(&target, args.accept.as_deref(), &policy, now, &|kid| {
-        ring.secret(kid)
-    }) {
+    let hint = |name: &str| {
+        args.hints
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let viewer = Viewer {
+        accept: args.accept.as_deref(),
+        ..Viewer::from_headers(hint)
+    };
+    match route_signed(&target, viewer, &policy, now, &|kid| ring.secret(kid)) {
         Ok(route) => {
             let uri = route.uri();
             let outcome = match route {

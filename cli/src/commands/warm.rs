@@ -223,7 +223,7 @@ fn jobs(cdn: &Cdn, originals: &[String], args: &WarmArgs) -> Result<Vec<Job>, Cl
             for (format, accept) in &formats {
                 let target = cdn.target(original, Some(&query), false);
                 let (path, q) = target.split_once('?').unwrap_or((&target, ""));
-                match route(path, Some(q), Some(accept), &cdn.policy) {
+                match route(path, Some(q), Some(*accept), &cdn.policy) {
                     Ok(Route::Variant(v)) => {
                         let key = v.key();
                         if jobs.iter().all(|j| j.key != key) {

@@ -10,9 +10,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use imgflex_core::{ACCEPT_CH, Viewer};
 use tokio::net::TcpListener;
 
 use super::{Answer, App, Asked};
@@ -28,17 +29,14 @@ async fn respond(app: Arc<App>, request: Request<Incoming>) -> Response<Full<Byt
         .uri()
         .path_and_query()
         .map_or_else(|| "/".to_string(), |pq| pq.as_str().to_string());
-    let accept = request
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let headers = request.headers();
+    let viewer = Viewer::from_headers(|name| headers.get(name).and_then(|v| v.to_str().ok()));
     let answer = app
         .answer(&Asked {
             method: &method,
             path: request.uri().path(),
             query: request.uri().query(),
-            accept: accept.as_deref(),
+            viewer,
             target: &target,
         })
         .await;
@@ -64,6 +62,14 @@ fn into_response(answer: Answer, head: bool) -> Response<Full<Bytes>> {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
+    );
+    // As the deployed response headers policy: the page (this server's `/` is one) opts in
+    // to the client hints `w=auto` and `dpr=auto` read, and a browser keeps one answer per
+    // hint. `Accept-CH` counts only on a page's own response: a site on another origin
+    // delegates the hints to its CDN itself (README, "Client hints").
+    headers.insert(
+        HeaderName::from_static("accept-ch"),
+        HeaderValue::from_static(ACCEPT_CH),
     );
     // HEAD says how long GET's body is, as S3 and the Lambda do.
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));

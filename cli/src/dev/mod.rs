@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::Method;
-use imgflex_core::{ParseError, Policy, Route, Variant, check_signature, encode_key, route};
+use imgflex_core::{
+    ParseError, Policy, Route, Variant, Viewer, check_signature, encode_key, route,
+};
 use imgflex_handler::service::{ERROR_CACHE_CONTROL, Reply, image_headers};
 use imgflex_handler::store::{Fetched, Store};
 use imgflex_handler::{Service, Settings};
@@ -145,7 +147,8 @@ pub(crate) struct Asked<'a> {
     pub(crate) method: &'a Method,
     pub(crate) path: &'a str,
     pub(crate) query: Option<&'a str>,
-    pub(crate) accept: Option<&'a str>,
+    /// `Accept` and the client hints, which shape a variant as at the edge.
+    pub(crate) viewer: Viewer<'a>,
     /// The path and query as sent: what the log shows and a 302 goes back to.
     pub(crate) target: &'a str,
 }
@@ -269,7 +272,7 @@ impl App {
         }
         match self
             .signed(asked)
-            .and_then(|()| route(asked.path, asked.query, asked.accept, &self.policy))
+            .and_then(|()| route(asked.path, asked.query, asked.viewer, &self.policy))
         {
             Err(refusal) => {
                 bump(&self.stats.refused);

@@ -108,6 +108,15 @@ impl Dev {
     }
 
     fn request(&self, method: &str, target: &str, accept: Option<&str>) -> Response {
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("accept", a)).into_iter().collect();
+        self.request_with(method, target, &headers)
+    }
+
+    fn get_with(&self, target: &str, headers: &[(&str, &str)]) -> Response {
+        self.request_with("GET", target, headers)
+    }
+
+    fn request_with(&self, method: &str, target: &str, headers: &[(&str, &str)]) -> Response {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -115,11 +124,16 @@ impl Dev {
             .build()
             .into();
         let url = format!("http://127.0.0.1:{}{target}", self.port);
-        let mut response = match (method, accept) {
-            ("GET", Some(accept)) => agent.get(&url).header("accept", accept).call(),
-            ("GET", None) => agent.get(&url).call(),
-            ("HEAD", _) => agent.head(&url).call(),
-            ("POST", _) => agent.post(&url).send_empty(),
+        let mut response = match method {
+            "GET" => {
+                let mut get = agent.get(&url);
+                for (name, value) in headers {
+                    get = get.header(*name, *value);
+                }
+                get.call()
+            }
+            "HEAD" => agent.head(&url).call(),
+            "POST" => agent.post(&url).send_empty(),
             _ => unreachable!(),
         }
         .unwrap();
@@ -403,6 +417,53 @@ fn accept_negotiates_avif_webp_then_jpeg_or_png() {
 }
 
 #[test]
+fn client_hints_size_the_variant_and_the_page_asks_for_them() {
+    let dev = Dev::start();
+    // The page is a navigation response: its Accept-CH is what makes Chrome send the hints
+    // to the images on it.
+    let page = dev.get("/");
+    assert_eq!(
+        page.header("accept-ch"),
+        Some("Sec-CH-DPR, Sec-CH-Width, DPR, Width")
+    );
+
+    // Sec-CH-Width is in device pixels: 180 rounds up to 200 (no `widths` in the policy).
+    let wide = dev.get_with(
+        "/photos/rocket.jpg?w=auto&fm=webp",
+        &[("sec-ch-width", "180")],
+    );
+    assert_eq!(wide.status, 200);
+    assert!(wide.key().contains("/w200_"), "{}", wide.key());
+    assert_eq!(wide.dimensions(), (200, 133));
+    // Another width that rounds the same way is the same variant, from the cache.
+    let again = dev.get_with("/photos/rocket.jpg?w=auto&fm=webp", &[("width", "101")]);
+    assert_eq!((again.key(), again.cache()), (wide.key(), "HIT"));
+
+    // dpr=auto: Chrome's 2.625 rounds up onto the default steps (1, 1.5, 2, 3).
+    let dense = dev.get_with(
+        "/photos/rocket.jpg?w=64&dpr=auto&fm=webp",
+        &[("sec-ch-dpr", "2.625")],
+    );
+    assert_eq!(dense.dimensions().0, 192);
+    // No hint: dpr 1, never a refusal.
+    assert_eq!(
+        dev.get("/photos/rocket.jpg?w=64&dpr=auto&fm=webp")
+            .dimensions()
+            .0,
+        64
+    );
+
+    // A height next to w=auto would size the image twice from one hint: refused at the edge.
+    let refused = dev.get_with(
+        "/photos/rocket.jpg?w=auto&h=100",
+        &[("sec-ch-width", "180")],
+    );
+    assert_eq!(refused.status, 400);
+    assert_eq!(refused.header("x-imgflex-param"), Some("h"));
+    assert!(refused.header("accept-ch").is_some());
+}
+
+#[test]
 fn fifty_concurrent_requests_for_one_new_variant_transform_once() {
     let dev = Arc::new(Dev::start());
     // AVIF is the slowest encode, so every request arrives while the first still renders.
@@ -669,12 +730,12 @@ fn the_page_rerenders_the_variant_at_a_new_width_in_headless_chromium() {
         shown["before"]["url"]
             .as_str()
             .unwrap()
-            .starts_with("/rocket.jpg?w=400")
+            .starts_with("/photos/rocket.jpg?w=400")
     );
     assert_eq!(shown["after"]["naturalWidth"], 123, "{shown}");
     assert_eq!(shown["after"]["naturalHeight"], 82, "{shown}");
     let url = shown["after"]["url"].as_str().unwrap();
-    assert!(url.starts_with("/rocket.jpg?w=123"), "{url}");
+    assert!(url.starts_with("/photos/rocket.jpg?w=123"), "{url}");
     assert!(
         ["HIT", "MISS"].contains(&shown["after"]["cache"].as_str().unwrap()),
         "{shown}"

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use imgflex_core::{Policy, Route, route_signed};
+use imgflex_core::{Policy, Route, Viewer, route_signed};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -18,7 +18,14 @@ use crate::templates::render;
 /// Generated URLs per run (spread over the fuzzed policies), on top of the table.
 const FUZZ_CASES: usize = 12_000;
 /// The policies the fuzz runs under: the table's, by name.
-const FUZZ_POLICIES: [&str; 5] = ["default", "widths", "presets", "presets_only", "bounded"];
+const FUZZ_POLICIES: [&str; 6] = [
+    "default",
+    "widths",
+    "presets",
+    "presets_only",
+    "bounded",
+    "hints",
+];
 /// CloudFront Functions have 2 MB of memory per request; one request here may use half.
 const MEMORY_BUDGET: u64 = 1024 * 1024;
 
@@ -27,8 +34,26 @@ struct Case {
     policy: String,
     url: String,
     accept: Option<String>,
+    /// Client hint headers by lower-case name.
+    hints: Option<BTreeMap<String, String>>,
     #[serde(skip)]
     note: String,
+}
+
+impl Case {
+    /// The headers as imgflex-core reads them.
+    fn viewer(&self) -> Viewer<'_> {
+        let hint = |name: &str| {
+            self.hints
+                .as_ref()
+                .and_then(|h| h.get(name))
+                .map(String::as_str)
+        };
+        Viewer {
+            accept: self.accept.as_deref(),
+            ..Viewer::from_headers(hint)
+        }
+    }
 }
 
 /// What the edge does with a request, as both sides report it.
@@ -46,13 +71,7 @@ struct Signing {
 
 fn expected(case: &Case, policy: &Policy, signing: &Signing) -> Outcome {
     let secret = |kid: &str| signing.keys.get(kid).cloned();
-    match route_signed(
-        &case.url,
-        case.accept.as_deref(),
-        policy,
-        signing.now,
-        &secret,
-    ) {
+    match route_signed(&case.url, case.viewer(), policy, signing.now, &secret) {
         Ok(route) => Outcome::Forward {
             uri: route.uri(),
             original: matches!(route, Route::Original { .. }),
@@ -164,6 +183,7 @@ fn node_njs_and_the_core_agree_on_the_table_and_the_fuzz() {
             policy: v["policy"].as_str().unwrap().to_string(),
             url: v["url"].as_str().unwrap().to_string(),
             accept: v["accept"].as_str().map(str::to_string),
+            hints: serde_json::from_value(v["hints"].clone()).unwrap(),
             note: format!("table: {}", v["note"].as_str().unwrap()),
         })
         .collect();
@@ -185,6 +205,7 @@ fn node_njs_and_the_core_agree_on_the_table_and_the_fuzz() {
             policy: policy.to_string(),
             url: fuzz.url(),
             accept: fuzz.accept(),
+            hints: fuzz.hints(),
             note: format!("fuzz seed {seed} #{i}"),
         });
     }
@@ -216,8 +237,8 @@ fn node_njs_and_the_core_agree_on_the_table_and_the_fuzz() {
             }
             if got != want || !wrong.is_empty() {
                 failures.push(format!(
-                    "{engine} {} {:?} accept={:?} ({}): got {got:?} {wrong:?}, core says {want:?}",
-                    case.policy, case.url, case.accept, case.note
+                    "{engine} {} {:?} accept={:?} hints={:?} ({}): got {got:?} {wrong:?}, core says {want:?}",
+                    case.policy, case.url, case.accept, case.hints, case.note
                 ));
             }
             if let Some(bytes) = line["bytes"].as_u64()
@@ -336,8 +357,9 @@ impl Fuzz {
     fn value(&mut self, name: &str) -> String {
         let base: String = match name.to_ascii_lowercase().as_str() {
             "q" | "quality" if self.chance(80) => format!("{}", self.0.u8(1..=100)),
+            "w" | "width" | "%77" | "%57idth" if self.chance(15) => self.case_of("auto"),
             "w" | "width" | "h" | "height" | "q" | "quality" | "%77" | "%57idth" => self.number(),
-            "dpr" => self.mostly(&["1", "1.5", "2", "2.0", "3", "4"], &["4.1", "0.5", ".5", "1.25", "2.", "1.2.3"]).into(),
+            "dpr" => self.mostly(&["1", "1.5", "2", "2.0", "3", "4", "auto", "AUTO"], &["4.1", "0.5", ".5", "1.25", "2.", "1.2.3", "aut", "auto "]).into(),
             "fit" => {
                 let fit = self.mostly(&["cover", "contain", "fill", "inside"], &["outside", "fit", "pad"]);
                 self.case_of(fit)
@@ -423,6 +445,7 @@ impl Fuzz {
         let mut tokens = Vec::new();
         for _ in 0..self.0.usize(1..4) {
             let token = match self.0.u8(..10) {
+                0 if self.chance(20) => "w_auto".to_string(),
                 0 => format!("w_{}", self.number()),
                 1 => format!("h_{}", self.number()),
                 2 => format!("c_{}", self.mostly(&["fill", "fit", "scale", "pad", "limit", "FILL"], &["cover"])),
@@ -431,7 +454,7 @@ impl Fuzz {
                 5 => format!("q_{}", self.number()),
                 6 => format!("b_{}", self.mostly(&["rgb:00ff00", "ffffff"], &["zz"])),
                 7 => format!("s_{}", self.mostly(&["thumb", "hero"], &["nope"])),
-                8 => format!("{}_{}", self.pick(&["x", "W", "dpr", "v"]), self.pick(&["1", "2", "abc"])),
+                8 => format!("{}_{}", self.pick(&["x", "W", "dpr", "v"]), self.pick(&["1", "2", "abc", "auto"])),
                 _ => self.pick(&["w400", "_1", "w_", "W_400", "w_1"]).to_string(),
             };
             tokens.push(if self.chance(8) { self.spoil(token) } else { token });
@@ -461,6 +484,31 @@ impl Fuzz {
                 None => format!("/{key}"),
             },
         }
+    }
+
+    /// Client hints as browsers send them (Chrome's `2.625`, the legacy names), and the
+    /// junk a header can carry that the URL grammar never sees.
+    fn hints(&mut self) -> Option<BTreeMap<String, String>> {
+        if self.chance(40) {
+            return None;
+        }
+        let mut hints = BTreeMap::new();
+        for _ in 0..self.0.usize(1..4) {
+            let name = self.pick(&["sec-ch-dpr", "dpr", "sec-ch-width", "width", "save-data"]);
+            let value = match name {
+                "sec-ch-dpr" | "dpr" => self.mostly(
+                    &["1", "2", "3", "1.5", "2.625", "2.75", "1.25", "0.75", "4", "5", "2.", ".5"],
+                    &["", "0", ".", "1.2.3", "-2", "2e0", "Infinity", "0x2", " 2", "123456789", "1,5"],
+                ),
+                "save-data" => self.mostly(&["on", "off"], &["ON", "", " on", "on;x"]),
+                _ => self.mostly(
+                    &["412", "640", "1024", "1", "99", "101", "4000", "9999", "99999"],
+                    &["", "0", "00000", "412.5", "-1", "412px", "123456", "1e3", " 412"],
+                ),
+            };
+            hints.insert(name.to_string(), value.to_string());
+        }
+        Some(hints)
     }
 
     fn accept(&mut self) -> Option<String> {

@@ -103,6 +103,24 @@ fn the_stack_settings_have_their_resources() {
         );
     }
     assert!(format!("{:?}", dist["ViewerCertificate"]).contains("MinimumProtocolVersion"));
+
+    // Client hints: every response asks for the hints `w=auto` and `dpr=auto` read, with CORS
+    // or without; the Vary that lists them only without (CloudFront's CORS owns Vary).
+    let custom = format!(
+        "{:?}",
+        r["ImageResponseHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]["CustomHeadersConfig"]
+    );
+    let value = |v: &str| format!("String(\"{v}\")");
+    assert_eq!(
+        custom.matches(&value(imgflex_core::ACCEPT_CH)).count(),
+        2,
+        "{custom}"
+    );
+    assert_eq!(
+        custom.matches(&value(imgflex_core::VARY)).count(),
+        1,
+        "{custom}"
+    );
     assert!(format!("{:?}", dist["Logging"]).contains("CloudFrontLogsBucketDomain"));
 
     // A bucket of the team's own instead of a created one: the created bucket and its policy

@@ -42,6 +42,10 @@ fn the_binary_agrees_with_every_vector() {
         if let Some(accept) = v["accept"].as_str() {
             cmd.args(["--accept", accept]);
         }
+        for (name, value) in v["hints"].as_object().into_iter().flatten() {
+            cmd.arg("--hint")
+                .arg(format!("{name}: {}", value.as_str().unwrap()));
+        }
         let out = cmd.output().unwrap();
         let json: Value = match serde_json::from_slice(&out.stdout) {
             Ok(json) => json,
