@@ -563,8 +563,13 @@ impl Precision {
 
 /// Consumes scans until `precision` is met, or the file ends.
 ///
+/// The scans left unread are never entropy-decoded, so a file cut short in them would give
+/// a slightly soft image where a full decode fails ("premature end"). A file whose unread
+/// rest holds no EOI marker is cut short: it is read to its end, and fails as it would at
+/// full size. (Damage inside the unread scans still goes unseen; `upload` decodes in full.)
+///
 /// # Safety
-/// `c` is a started buffered-image decompression.
+/// `c` is a started buffered-image decompression over a memory source.
 unsafe fn consume_scans(c: &mut jpeg::jpeg_decompress_struct, precision: Precision) {
     // jpeg_consume_input's codes: 0 suspended (not with a memory source), 2 reached EOI,
     // 4 scan completed. `coef_bits` is updated when a scan starts, so test it at a scan's end.
@@ -576,7 +581,7 @@ unsafe fn consume_scans(c: &mut jpeg::jpeg_decompress_struct, precision: Precisi
         loop {
             let r = jpeg::jpeg_consume_input(c);
             if r == REACHED_EOI || r == SUSPENDED {
-                break;
+                return;
             }
             if r == SCAN_COMPLETED && !c.coef_bits.is_null() {
                 // SAFETY: in a progressive decode libjpeg allocates `coef_bits` as
@@ -587,7 +592,20 @@ unsafe fn consume_scans(c: &mut jpeg::jpeg_decompress_struct, precision: Precisi
                 }
             }
         }
+        // SAFETY: a memory source's unread bytes, inside the caller's `data`.
+        let src = &*c.src;
+        let rest = std::slice::from_raw_parts(src.next_input_byte, src.bytes_in_buffer);
+        if !holds_eoi(rest) {
+            while !matches!(jpeg::jpeg_consume_input(c), REACHED_EOI | SUSPENDED) {}
+        }
     }
+}
+
+/// Whether `bytes` hold an EOI marker (FF D9), searched from the end where it sits. Entropy-
+/// coded data cannot hold one (a data FF is followed by 00), nor can the table and scan
+/// headers between scans.
+fn holds_eoi(bytes: &[u8]) -> bool {
+    bytes.windows(2).rev().any(|w| w == [0xFF, 0xD9])
 }
 
 // -------------------------------------------------------------------------- PNG, GIF
@@ -1124,15 +1142,13 @@ mod tests {
         assert!(!AcWithinOneBit.met_by(&[partial_band]));
     }
 
-    #[test]
-    fn a_progressive_jpeg_at_half_and_quarter_scale_is_close_to_its_full_decode() {
-        // A progressive file with libjpeg's standard script (what `set_fastest_defaults`
-        // gives mozjpeg: no scan optimisation), which refines every band; decoded
-        // at 1/2 and 1/4 with the last refinements skipped, then compared with libjpeg's
-        // own full-precision decode at the same scale.
+    /// A progressive file with libjpeg's standard script (what `set_fastest_defaults` gives
+    /// mozjpeg: no scan optimisation), which refines every band, at quality 95 (fine enough
+    /// for the last refinements to be skipped at 1/2 and 1/4). Photo-like: gradients, a
+    /// soft-edged disc and sensor-like noise (a fixed LCG), so every AC band carries
+    /// something, as in a photograph. 256x192.
+    fn photo_like_progressive_q95() -> Vec<u8> {
         let (w, h) = (256usize, 192usize);
-        // Photo-like: gradients, a soft-edged disc and sensor-like noise (a fixed LCG), so
-        // every AC band carries something, as in a photograph.
         let mut seed = 0x2545_f491_u32;
         let mut noise = move || {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
@@ -1159,7 +1175,15 @@ mod tests {
         enc.set_progressive_mode();
         let mut enc = enc.start_compress(Vec::new()).unwrap();
         enc.write_scanlines(&rgb).unwrap();
-        let jpeg = enc.finish().unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn a_progressive_jpeg_at_half_and_quarter_scale_is_close_to_its_full_decode() {
+        // Decoded at 1/2 and 1/4 with the last refinements skipped, then compared with
+        // libjpeg's own full-precision decode at the same scale.
+        let (w, h) = (256usize, 192usize);
+        let jpeg = photo_like_progressive_q95();
         let header = header(&jpeg).unwrap();
         for scale in [2u32, 4] {
             let d = decode_jpeg(&jpeg, f64::from(scale) + 0.5, &header, &Limits::default())
@@ -1185,5 +1209,30 @@ mod tests {
                 "1/{scale}: identical, so the last scans were read after all"
             );
         }
+    }
+
+    #[test]
+    fn a_progressive_jpeg_cut_short_in_the_scans_a_reduced_decode_skips_still_fails() {
+        // The story: an upload interrupted near its end leaves a progressive file whose last
+        // scans (the final AC refinements, which 1/2 and 1/4 decodes do not read) are cut
+        // off. A full decode fails it ("premature end"); a reduced one must too, not serve a
+        // slightly soft image from the scans it did read.
+        let jpeg = photo_like_progressive_q95();
+        let cut = &jpeg[..jpeg.len() * 9 / 10];
+        let header = header(cut).unwrap();
+        for shrink in [1.5, 2.5, 4.5] {
+            let err = decode_jpeg(cut, shrink, &header, &Limits::default()).unwrap_err();
+            assert!(
+                err.to_string().contains("corrupt or truncated"),
+                "shrink {shrink}: {err}"
+            );
+        }
+        // The whole file decodes at every scale (the cut, not the scale, is refused).
+        let header = super::header(&jpeg).unwrap();
+        for shrink in [1.5, 2.5, 4.5] {
+            decode_jpeg(&jpeg, shrink, &header, &Limits::default()).unwrap();
+        }
+        assert!(holds_eoi(&[0x00, 0xFF, 0xD9, 0x00]));
+        assert!(!holds_eoi(&[0xFF, 0x00, 0xD9, 0xFF]));
     }
 }
