@@ -124,6 +124,31 @@ fn every_corpus_image_through_every_op() {
 }
 
 #[test]
+fn a_progressive_jpeg_cut_in_the_scans_a_reduced_decode_skips_is_refused() {
+    // The story: an upload of a progressive photo (cups, quality ~90) died in its last tenth,
+    // inside the final AC refinement scans. A reduced decode never reads those scans (at 1/8
+    // only the DC ones, at 1/2 all but the last refinements), so without a check it would
+    // serve a slightly soft image where a full-size decode refuses the file. It is refused
+    // at every scale: thumb (1/8), w=1000 (1/2) and w=2000 (full size).
+    let whole = std::fs::read(fixtures().join("corpus/cups-2560x1600.jpg")).unwrap();
+    let cut = &whole[..whole.len() * 9 / 10];
+    let limits = Limits::default();
+    for query in ["w=300&fm=jpeg", "w=1000&fm=jpeg", "w=2000&fm=jpeg"] {
+        let err = match transform(cut, &spec("cups.jpg", query), &limits) {
+            Err(e) => e,
+            Ok(out) => panic!(
+                "{query}: the cut file was served, {}x{}",
+                out.width, out.height
+            ),
+        };
+        assert_eq!(err.status(), 422, "{query}: {err}");
+        assert!(err.to_string().contains("truncated"), "{query}: {err}");
+        // The whole file still takes the reduced path and decodes.
+        transform(&whole, &spec("cups.jpg", query), &limits).unwrap();
+    }
+}
+
+#[test]
 fn hostile_inputs_get_the_right_error() {
     let limits = Limits::default();
     let thumb = spec("x.jpg", "w=300&fm=jpeg");

@@ -154,12 +154,20 @@ fn transform_with_accept_negotiates() {
 fn bad_input_exits_1_with_one_line_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.jpg");
-    let cases: [(PathBuf, &str, &str); 4] = [
+    // A progressive photo cut in its last AC refinement scans, which a 1/2-scale decode
+    // (w=1000 of 2560) does not read: refused all the same (in its own folder: this one must
+    // stay empty).
+    let inputs = tempfile::tempdir().unwrap();
+    let cut_progressive = inputs.path().join("cut-progressive.jpg");
+    let whole = std::fs::read(fixture("corpus/cups-2560x1600.jpg")).unwrap();
+    std::fs::write(&cut_progressive, &whole[..whole.len() * 9 / 10]).unwrap();
+    let cases: [(PathBuf, &str, &str); 5] = [
         (
             fixture("hostile/truncated.jpg"),
             "w=100",
             "corrupt or truncated",
         ),
+        (cut_progressive, "w=1000", "corrupt or truncated"),
         (
             fixture("hostile/bomb-60000x60000.png"),
             "w=100",
