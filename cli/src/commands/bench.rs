@@ -294,7 +294,6 @@ fn cell(
     let ssim = match (&spec, reference) {
         (Some(spec), Some(dir)) => ssim_against(
             &output.0,
-            spec.format,
             &dir.join(format!("{name}.{op}.{}", sharp_ext(spec.format))),
             limits,
         ),
@@ -323,13 +322,10 @@ fn sharp_ext(format: Format) -> &'static str {
     }
 }
 
-/// SSIM of our output against sharp's (1 / (1 + DSSIM), dssim's multi-scale SSIM in L*a*b*).
-/// AVIF has no decoder in the pipeline, so AVIF cells have none; nor do cells whose sizes
-/// differ.
-fn ssim_against(ours: &[u8], format: Format, reference: &Path, limits: &Limits) -> Option<f64> {
-    if format == Format::Avif {
-        return None;
-    }
+/// SSIM of our output against sharp's (1 / (1 + DSSIM), dssim's multi-scale SSIM in L*a*b*),
+/// both decoded by the pipeline's own decoders (AVIF by rav1d). Cells whose sizes differ, or
+/// with no reference file, have none.
+fn ssim_against(ours: &[u8], reference: &Path, limits: &Limits) -> Option<f64> {
     let theirs = decode_full(&std::fs::read(reference).ok()?, limits).ok()?;
     let ours = decode_full(ours, limits).ok()?;
     if (ours.width, ours.height) != (theirs.width, theirs.height) {

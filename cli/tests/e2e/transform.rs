@@ -252,6 +252,10 @@ fn bench_writes_compare_py_rows() {
             assert!(!row[field].is_null(), "{field} missing in {row}");
         }
     }
+    assert_eq!(
+        v["build"], "debug",
+        "the tests run a debug build, and the report says so"
+    );
     let thumb = rows
         .iter()
         .find(|r| r["op"] == "thumb" && r["image"] == "astronaut-128x128.png")
@@ -260,6 +264,35 @@ fn bench_writes_compare_py_rows() {
         (thumb["out_w"].as_u64(), thumb["out_h"].as_u64()),
         (Some(300), Some(300)),
         "thumb enlarges, as sharp's does"
+    );
+    // --reference: an AVIF cell is compared too (decoded by rav1d). The reference here is
+    // our own output under sharp's file name, so its SSIM is 1; before AVIF input existed,
+    // AVIF cells had none.
+    let reference = tempfile::tempdir().unwrap();
+    imgflex()
+        .arg("transform")
+        .arg(corpus.path().join("rocket-300x200.jpg"))
+        .args(["w=800&fm=avif&q=50&enlarge=1", "-o"])
+        .arg(reference.path().join("rocket-300x200.jpg.avif.avif"))
+        .assert()
+        .success();
+    let rows_avif = corpus.path().join("rows-avif.json");
+    std::fs::remove_file(corpus.path().join("astronaut-128x128.png")).unwrap();
+    imgflex()
+        .args(["-q", "bench", "--ops", "avif", "--reps", "1", "--corpus"])
+        .arg(corpus.path())
+        .arg("--reference")
+        .arg(reference.path())
+        .arg("--json")
+        .arg(&rows_avif)
+        .assert()
+        .success();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rows_avif).unwrap()).unwrap();
+    let ssim = v["rows"][0]["ssim"].as_f64();
+    assert!(
+        ssim.is_some_and(|s| s > 0.99),
+        "the AVIF cell against itself: {ssim:?} in {v}"
     );
     imgflex()
         .args(["bench", "--ops", "nope", "--corpus"])
