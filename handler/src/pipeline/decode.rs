@@ -602,8 +602,9 @@ unsafe fn consume_scans(c: &mut jpeg::jpeg_decompress_struct, precision: Precisi
 }
 
 /// Whether `bytes` hold an EOI marker (FF D9), searched from the end where it sits. Entropy-
-/// coded data cannot hold one (a data FF is followed by 00), nor can the table and scan
-/// headers between scans.
+/// coded data cannot hold one (a data FF is followed by 00). A table between scans could
+/// (a DQT entry of 255 then 217); no encoder writes one there, and a file crafted so only
+/// gets the slightly soft image this check exists to refuse, never a wrong or unsafe one.
 fn holds_eoi(bytes: &[u8]) -> bool {
     bytes.windows(2).rev().any(|w| w == [0xFF, 0xD9])
 }
