@@ -6,16 +6,17 @@
 //!
 //! ```text
 //! _v/photos/cat.jpg/w400_h300_cover_center_q75_bgffffff_e0.webp
-//! _v/photos/cat.jpg/w800_inside_center_q50_bgffffff_e0_auto_v3.avif
-//!                    │    │    │     │      │   │        │  │    └ version token, always last
-//!                    │    │    │     │      │   │        │  └ format came from `Accept`
-//!                    │    │    │     │      │   │        └ enlarge 0/1
-//!                    │    │    │     │      │   └ background rrggbb
-//!                    │    │    │     │      └ quality (absent for png)
-//!                    │    │    │     └ gravity
-//!                    │    │    └ fit
-//!                    │    └ height (absent: keep aspect)
-//!                    └ width (absent: from the source)
+//! _v/photos/cat.gif/w800_h600_inside_center_q50_bgffffff_e0_a1_auto_v3.webp
+//!                   │    │    │      │      │   │        │  │  │    └ version token, always last
+//!                   │    │    │      │      │   │        │  │  └ format came from `Accept`
+//!                   │    │    │      │      │   │        │  └ animated (WebP only; absent: a still)
+//!                   │    │    │      │      │   │        └ enlarge 0/1
+//!                   │    │    │      │      │   └ background rrggbb
+//!                   │    │    │      │      └ quality (absent for png)
+//!                   │    │    │      └ gravity
+//!                   │    │    └ fit
+//!                   │    └ height (absent: keep aspect)
+//!                   └ width (absent: from the source)
 //! ```
 //!
 //! Only `A-Za-z0-9_.-` appear in `ops`, the characters S3 documents as safe in keys.
@@ -224,6 +225,9 @@ pub fn canonical(variant: &Variant) -> String {
     }
     ops.push(format!("bg{}", s.background));
     ops.push(format!("e{}", u8::from(s.enlarge)));
+    if s.animate {
+        ops.push("a1".to_string());
+    }
     if s.auto_format {
         ops.push("auto".to_string());
     }
@@ -297,6 +301,7 @@ pub fn parse_canonical(key: &str) -> Result<Variant, ParseError> {
         Some("e1") => true,
         _ => return Err(not()),
     };
+    let animate = parts.next_if_eq(&"a1").is_some();
     let auto_format = parts.next_if_eq(&"auto").is_some();
     let rest: Vec<&str> = parts.collect();
     let version = if rest.is_empty() {
@@ -326,6 +331,7 @@ pub fn parse_canonical(key: &str) -> Result<Variant, ParseError> {
         quality: quality.map(|q| q as u8),
         background,
         enlarge,
+        animate,
         auto_format,
         version,
     };
@@ -592,6 +598,10 @@ mod tests {
     fn only_exact_canonical_keys_parse() {
         let good = "_v/photos/cat.jpg/w400_h300_cover_center_q75_bgffffff_e0.webp";
         assert!(parse_canonical(good).is_ok());
+        let animated = "_v/photos/cat.gif/w400_inside_center_q75_bgffffff_e0_a1_auto_v2.webp";
+        let variant = parse_canonical(animated).unwrap();
+        assert!(variant.spec.animate && variant.spec.auto_format);
+        assert_eq!(variant.key(), animated);
         assert!(
             parse_canonical(&good[3..]).is_err(),
             "the first layout, without `_v/`"
@@ -605,6 +615,9 @@ mod tests {
             "_v/photos/cat.jpg/w400_h300_inside_north_q75_bgffffff_e0.webp", // gravity that cannot matter
             "_v/photos/cat.jpg/w400_inside_center_q75_bg000000_e0.webp",     // bg that cannot show
             "_v/photos/cat.jpg/inside_center_q75_bgffffff_e1.webp", // enlarge without a size
+            "_v/photos/cat.jpg/w400_inside_center_q75_bgffffff_e0_a1.jpg", // only WebP animates
+            "_v/photos/cat.jpg/w400_inside_center_q75_bgffffff_e0_a0.webp", // a0 is never written
+            "_v/photos/cat.jpg/w400_inside_center_q75_bgffffff_e0_auto_a1.webp", // wrong order
             "_v/photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.png", // png with a quality
             "_v/photos/cat.jpg/w400_inside_center_bgffffff_e0.jpg", // jpeg without one
             "_v/photos/cat.jpg/w400_inside_center_q75_bgffffff_e0.jpeg", // one spelling: jpg
@@ -635,6 +648,7 @@ mod tests {
             quality: Some(100),
             background: Rgb([0, 0, 0]),
             enlarge: true,
+            animate: true,
             auto_format: true,
             version: Some("v".repeat(32)),
         };

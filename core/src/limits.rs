@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 /// max_source_pixels = 50_000_000  # 50 MP
 /// max_output_pixels = 64_000_000
 /// max_avif_pixels = 8_294_400     # 3840x2160
+/// max_animation_frames = 1_000
+/// max_animation_pixels = 50_000_000
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -34,6 +36,16 @@ pub struct Limits {
     /// no assembly: a hard 3840x2160 image 15 s at speed 10, 4096x4096 26 s).
     #[serde(deserialize_with = "positive")]
     pub max_avif_pixels: u64,
+    /// Most frames an animated output (`anim=1`) may have (1,000), counted from the file's
+    /// frame headers before any frame is decoded. Each frame costs the encoder a fixed
+    /// amount however small it is, so pixels alone do not bound the work.
+    #[serde(deserialize_with = "positive")]
+    pub max_animation_frames: u64,
+    /// Most pixels an animated output may cost, summed over its frames: each frame counts the
+    /// larger of the source canvas and the output (50 MP, what one still may decode). Also
+    /// checked from the headers, before any frame is decoded.
+    #[serde(deserialize_with = "positive")]
+    pub max_animation_pixels: u64,
 }
 
 /// Past this an original is over a gigabyte of decoded pixels: more than the largest
@@ -47,6 +59,8 @@ impl Default for Limits {
             max_source_pixels: 50_000_000,
             max_output_pixels: 64_000_000,
             max_avif_pixels: 3840 * 2160,
+            max_animation_frames: 1_000,
+            max_animation_pixels: 50_000_000,
         }
     }
 }

@@ -16,6 +16,7 @@ pub(crate) enum Param {
     Dpr,
     Bg,
     Enlarge,
+    Anim,
     V,
     P,
 }
@@ -33,6 +34,7 @@ impl Param {
             Param::Dpr => "dpr",
             Param::Bg => "bg",
             Param::Enlarge => "enlarge",
+            Param::Anim => "anim",
             Param::V => "v",
             Param::P => "p",
         }
@@ -50,6 +52,7 @@ impl Param {
             "dpr" => Param::Dpr,
             "bg" => Param::Bg,
             "enlarge" => Param::Enlarge,
+            "anim" => Param::Anim,
             "v" => Param::V,
             "p" | "preset" => Param::P,
             _ => return None,
@@ -67,6 +70,7 @@ impl Param {
             "q" => Param::Q,
             "dpr" => Param::Dpr,
             "b" => Param::Bg,
+            "a" => Param::Anim,
             "v" => Param::V,
             "s" => Param::P,
             _ => return None,
@@ -75,7 +79,7 @@ impl Param {
 }
 
 /// The most query parameters (pieces with a name, repeats counted) a request may have. The
-/// grammar has 11; more are refused before any is looked at, which bounds the edge's work.
+/// grammar has 12; more are refused before any is looked at, which bounds the edge's work.
 pub const MAX_QUERY_PARAMS: usize = 32;
 
 /// The longest value of any parameter. Longer ones are refused before they are looked at.
@@ -97,6 +101,8 @@ pub struct Params {
     pub dpr: Option<u8>,
     pub background: Option<Rgb>,
     pub enlarge: Option<bool>,
+    /// `anim=1`: an animated source stays animated (WebP output only).
+    pub animate: Option<bool>,
     pub version: Option<String>,
     pub preset: Option<String>,
     /// `w=auto`: the width comes from the viewer's `Sec-CH-Width` (or `Width`) hint.
@@ -199,6 +205,7 @@ impl Params {
             Param::Dpr => self.dpr.is_some() || self.dpr_auto,
             Param::Bg => self.background.is_some(),
             Param::Enlarge => self.enlarge.is_some(),
+            Param::Anim => self.animate.is_some(),
             Param::V => self.version.is_some(),
             Param::P => self.preset.is_some(),
         };
@@ -292,12 +299,17 @@ impl Params {
                 self.background =
                     Some(Rgb::from_hex(hex).ok_or_else(|| invalid("six hex digits (rrggbb)"))?);
             }
-            Param::Enlarge => {
-                self.enlarge = Some(match value {
+            Param::Enlarge | Param::Anim => {
+                let on = match value {
                     "0" => false,
                     "1" => true,
                     _ => return Err(invalid("0 or 1")),
-                });
+                };
+                if param == Param::Enlarge {
+                    self.enlarge = Some(on);
+                } else {
+                    self.animate = Some(on);
+                }
             }
             Param::V => {
                 if !is_token(value, 32) {

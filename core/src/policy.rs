@@ -296,7 +296,7 @@ impl<'de> Deserialize<'de> for Preset {
                 .filter(|p| !matches!(p, Param::P | Param::V))
                 .ok_or_else(|| {
                     de::Error::custom(format!(
-                        "unknown preset parameter `{name}` (use w, h, fit, g, fm, q, dpr, bg, enlarge)"
+                        "unknown preset parameter `{name}` (use w, h, fit, g, fm, q, dpr, bg, enlarge, anim)"
                     ))
                 })?;
             params

@@ -6,7 +6,7 @@ use crate::error::{ErrorKind, ParseError};
 use crate::hints::{AUTO_WIDTH_STEP, Viewer};
 use crate::params::{DPR_MAX, DPR_MIN, Params};
 use crate::policy::Policy;
-use crate::spec::{Fit, FormatRequest, Gravity, Rgb, TransformSpec};
+use crate::spec::{Fit, Format, FormatRequest, Gravity, Rgb, TransformSpec};
 
 pub(crate) fn resolve(
     params: Params,
@@ -25,6 +25,7 @@ pub(crate) fn resolve(
             ("q", params.quality.is_some()),
             ("bg", params.background.is_some()),
             ("enlarge", params.enlarge.is_some()),
+            ("anim", params.animate.is_some()),
         ];
         if let Some((name, _)) = ad_hoc.into_iter().find(|(_, set)| *set) {
             return Err(err(name, ErrorKind::PresetsOnly(name.to_string())));
@@ -65,13 +66,26 @@ pub(crate) fn resolve(
                 dpr_auto: params.dpr_auto || (params.dpr.is_none() && p.dpr_auto),
                 background: params.background.or(p.background),
                 enlarge: params.enlarge.or(p.enlarge),
+                animate: params.animate.or(p.animate),
                 version: params.version,
                 preset: params.preset,
             }
         }
     };
 
+    let animate = params.animate.unwrap_or(false);
     let (format, auto_format) = match params.format.unwrap_or(FormatRequest::Auto) {
+        // Only WebP output animates: `anim=1` with `fm=auto` never negotiates AVIF, so a
+        // browser that takes both gets the animation, and one that takes neither a still.
+        FormatRequest::Auto if animate => {
+            let formats: Vec<_> = policy
+                .formats
+                .iter()
+                .copied()
+                .filter(|f| *f != Format::Avif)
+                .collect();
+            (negotiate(viewer.accept, original, &formats), true)
+        }
         FormatRequest::Auto => (negotiate(viewer.accept, original, &policy.formats), true),
         FormatRequest::Fixed(f) if policy.formats.contains(&f) => (f, false),
         FormatRequest::Fixed(f) => {
@@ -166,6 +180,7 @@ pub(crate) fn resolve(
             .or(policy.default_quality(format, viewer.saves_data())),
         background: params.background.unwrap_or(Rgb::WHITE),
         enlarge: params.enlarge.unwrap_or(false),
+        animate,
         auto_format,
         version: params.version,
     };

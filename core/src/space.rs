@@ -53,7 +53,7 @@ pub fn variant_space(policy: &Policy) -> VariantSpace {
                         if presets {
                             presets_per_format(policy)
                         } else {
-                            ad_hoc_per_format(policy, f)
+                            ad_hoc_per_format(policy, f) * animations(f)
                         }
                     })
                     .sum::<u128>()
@@ -83,6 +83,12 @@ fn entries(policy: &Policy, fallback: Format) -> impl Iterator<Item = Format> + 
         .filter(|f| policy.formats.contains(f))
         .chain([fallback]);
     policy.formats.iter().copied().chain(auto)
+}
+
+/// A WebP variant is a still or, with `anim=1`, animated: two keys. A preset fixes `anim`
+/// (a URL that adds it to one is ad hoc, and needs a signature where presets are free).
+fn animations(format: Format) -> u128 {
+    if format == Format::Webp { 2 } else { 1 }
 }
 
 /// Presets at each dpr: one background each, and one quality (two when `Save-Data: on`
@@ -149,14 +155,16 @@ mod tests {
     fn bounding_every_free_value_gives_a_small_exact_number() {
         // One width, one height, one quality, white only, WebP only, no v: per format
         // entry (webp asked for, webp by auto, the JPEG or PNG fallback by auto):
-        //   none 1 + one dim (1+1)*2 + both 1*1*2*(9+9+1+1) = 45, times qualities.
+        //   none 1 + one dim (1+1)*2 + both 1*1*2*(9+9+1+1) = 45, times qualities, and
+        //   WebP's twice (still and `anim=1`).
         let s = space(
             "widths = [400]\nheights = [300]\nqualities = [75]\nbackgrounds = [\"ffffff\"]\n\
              versions = false\nformats = [\"webp\"]\n",
         );
-        // webp explicit and auto: 45 each (75 is webp's default: one quality). The JPEG
-        // fallback: 45, its default quality 80 not listed, so two; PNG: 45, no quality.
-        assert_eq!(s.any, Count::Finite(45 + 45 + 45 * 2));
+        // webp explicit and auto: 45 each (75 is webp's default: one quality), still and
+        // animated. The JPEG fallback: 45, its default quality 80 not listed, so two; PNG:
+        // 45, no quality.
+        assert_eq!(s.any, Count::Finite(45 * 2 + 45 * 2 + 45 * 2));
         assert_eq!(s.unsigned, s.any);
     }
 
@@ -183,6 +191,6 @@ mod tests {
              versions = false\nformats = [\"webp\"]\n";
         let s = space(&format!("{base}save_data_quality_drop = 15\n"));
         // As above, and webp's 60 and the fallback JPEG's 65, neither listed.
-        assert_eq!(s.any, Count::Finite(45 * 2 + 45 * 2 + 45 * 3));
+        assert_eq!(s.any, Count::Finite(45 * 2 * 2 + 45 * 2 * 2 + 45 * 3));
     }
 }

@@ -223,6 +223,9 @@ pub struct TransformSpec {
     pub background: Rgb,
     /// Whether the output may be larger than the source.
     pub enlarge: bool,
+    /// An animated source (GIF, WebP) gives an animated output; otherwise its first frame.
+    /// Only WebP output animates, so it is always `false` for the other formats.
+    pub animate: bool,
     /// The format was negotiated from `Accept` (`fm=auto`): responses must say `Vary: Accept`.
     pub auto_format: bool,
     /// Cache-busting token, carried into the key and otherwise ignored.
@@ -233,7 +236,7 @@ impl TransformSpec {
     /// Drops what cannot change the output, so equal meaning gives equal specs: with fewer
     /// than two dimensions every fit is `inside`; gravity only matters to `cover`/`contain`;
     /// the background only shows in a letterbox or under JPEG's flattened alpha; enlarging
-    /// needs a dimension; lossless formats have no quality.
+    /// needs a dimension; lossless formats have no quality; only WebP animates.
     pub fn normalized(mut self) -> TransformSpec {
         if self.width.is_none() || self.height.is_none() {
             self.fit = Fit::Inside;
@@ -253,6 +256,9 @@ impl TransformSpec {
         }
         if !self.format.is_lossy() {
             self.quality = None;
+        }
+        if self.format != Format::Webp {
+            self.animate = false;
         }
         self
     }

@@ -23,11 +23,22 @@ fn spec() -> impl Strategy<Value = TransformSpec> {
             select(Gravity::ALL.to_vec()),
             select(Format::ALL.to_vec()),
         ),
-        (1u8..=100, any::<[u8; 3]>(), any::<bool>(), any::<bool>()),
+        (
+            1u8..=100,
+            any::<[u8; 3]>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        ),
         proptest::option::of("[A-Za-z0-9_-]{1,32}"),
     )
         .prop_map(
-            |((width, height), (fit, gravity, format), (q, bg, enlarge, auto_format), version)| {
+            |(
+                (width, height),
+                (fit, gravity, format),
+                (q, bg, enlarge, animate, auto_format),
+                version,
+            )| {
                 TransformSpec {
                     width,
                     height,
@@ -37,6 +48,7 @@ fn spec() -> impl Strategy<Value = TransformSpec> {
                     quality: Some(q),
                     background: Rgb(bg),
                     enlarge,
+                    animate,
                     auto_format,
                     version,
                 }

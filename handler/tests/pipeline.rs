@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use imgflex_core::{Policy, Route, TransformSpec, route_target};
-use imgflex_handler::pipeline::{Limits, PipelineError, Pixels, decode_full, transform};
+use imgflex_handler::pipeline::{
+    Limits, PipelineError, Pixels, decode_animation, decode_full, transform,
+};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
@@ -516,6 +518,287 @@ fn a_gif_of_ten_thousand_frames_gives_its_first() {
     assert_eq!((out.width, out.height), (32, 32));
     let px = decode_full(&out.bytes, &Limits::default()).unwrap();
     assert_eq!(&px.data[..3], &[255, 0, 0], "frame 1, not a later one");
+}
+
+/// One frame of a test GIF: a solid rectangle of palette colour `index` at `at`, shown for
+/// `delay` hundredths of a second, disposed of as `dispose` says.
+struct GifFrame {
+    size: (u16, u16),
+    at: (u16, u16),
+    index: u8,
+    delay: u16,
+    dispose: gif::DisposalMethod,
+}
+
+/// A GIF of `screen` with palette red, blue, green, and index 3 transparent.
+fn gif_of(screen: (u16, u16), repeat: Option<gif::Repeat>, frames: &[GifFrame]) -> Vec<u8> {
+    let palette = [255, 0, 0, 0, 0, 255, 0, 255, 0, 0, 0, 0];
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = gif::Encoder::new(&mut bytes, screen.0, screen.1, &palette).unwrap();
+        if let Some(repeat) = repeat {
+            encoder.set_repeat(repeat).unwrap();
+        }
+        for f in frames {
+            let frame = gif::Frame {
+                width: f.size.0,
+                height: f.size.1,
+                left: f.at.0,
+                top: f.at.1,
+                delay: f.delay,
+                dispose: f.dispose,
+                transparent: Some(3),
+                buffer: std::borrow::Cow::Owned(vec![
+                    f.index;
+                    usize::from(f.size.0) * usize::from(f.size.1)
+                ]),
+                ..gif::Frame::default()
+            };
+            encoder.write_frame(&frame).unwrap();
+        }
+    }
+    bytes
+}
+
+/// The RGBA of the pixel at `(x, y)` of a canvas.
+fn rgba_at(px: &Pixels, x: u32, y: u32) -> [u8; 4] {
+    let c = usize::from(px.channels);
+    let i = (y as usize * px.width as usize + x as usize) * c;
+    let p = &px.data[i..i + c];
+    match c {
+        4 => [p[0], p[1], p[2], p[3]],
+        3 => [p[0], p[1], p[2], 255],
+        _ => [p[0], p[0], p[0], 255],
+    }
+}
+
+fn near(got: [u8; 4], want: [u8; 4], tolerance: u8) -> bool {
+    got.iter()
+        .zip(want)
+        .all(|(g, w)| g.abs_diff(w) <= tolerance)
+}
+
+/// Red on 160x120; then a blue 40x40 at (16, 16) that is cleared when it is done; then a
+/// green 40x40 at (96, 56) over what is left. Delays 100 ms, 200 ms and 0 (shown as 100 ms).
+fn three_frame_gif(repeat: Option<gif::Repeat>) -> Vec<u8> {
+    use gif::DisposalMethod::{Background, Keep};
+    gif_of(
+        (160, 120),
+        repeat,
+        &[
+            GifFrame {
+                size: (160, 120),
+                at: (0, 0),
+                index: 0,
+                delay: 10,
+                dispose: Keep,
+            },
+            GifFrame {
+                size: (40, 40),
+                at: (16, 16),
+                index: 1,
+                delay: 20,
+                dispose: Background,
+            },
+            GifFrame {
+                size: (40, 40),
+                at: (96, 56),
+                index: 2,
+                delay: 0,
+                dispose: Keep,
+            },
+        ],
+    )
+}
+
+#[test]
+fn anim_1_keeps_a_gifs_frames_timing_disposal_and_loop() {
+    let limits = Limits::default();
+    let gif = three_frame_gif(Some(gif::Repeat::Infinite));
+    let s = spec("clip.gif", "w=80&anim=1&fm=webp");
+    assert!(s.animate);
+    let out = transform(&gif, &s, &limits).unwrap();
+    assert_eq!((out.width, out.height, out.frames), (80, 60, 3));
+    assert_eq!(out.format, imgflex_core::Format::Webp);
+    let anim = decode_animation(&out.bytes, &limits)
+        .unwrap()
+        .expect("an animated WebP");
+    assert_eq!(anim.loop_count, 0, "NETSCAPE 0 loops forever");
+    let durations: Vec<u32> = anim.frames.iter().map(|(_, d)| *d).collect();
+    assert_eq!(
+        durations,
+        [100, 200, 100],
+        "a 0 delay shows for 100 ms, as in browsers"
+    );
+    let red = [255, 0, 0, 255];
+    let (f1, f2, f3) = (&anim.frames[0].0, &anim.frames[1].0, &anim.frames[2].0);
+    assert_eq!((f1.width, f1.height), (80, 60));
+    // Lossy frames at half size (4:2:0 blurs colour edges): colours within a tolerance, sampled away from the edges.
+    assert!(
+        near(rgba_at(f1, 18, 18), red, 40),
+        "{:?}",
+        rgba_at(f1, 18, 18)
+    );
+    assert!(
+        near(rgba_at(f2, 18, 18), [0, 0, 255, 255], 40),
+        "{:?}",
+        rgba_at(f2, 18, 18)
+    );
+    assert!(
+        near(rgba_at(f2, 60, 10), red, 40),
+        "frame 1 shows through frame 2"
+    );
+    // Frame 2 is disposed to the background: transparent where it was, red elsewhere.
+    assert!(rgba_at(f3, 18, 18)[3] < 40, "{:?}", rgba_at(f3, 18, 18));
+    assert!(
+        near(rgba_at(f3, 58, 38), [0, 255, 0, 255], 40),
+        "{:?}",
+        rgba_at(f3, 58, 38)
+    );
+    assert!(
+        near(rgba_at(f3, 60, 10), red, 40),
+        "{:?}",
+        rgba_at(f3, 60, 10)
+    );
+
+    // Without a NETSCAPE extension a GIF plays once; with `n` repeats, n + 1 times.
+    for (repeat, plays) in [(None, 1), (Some(gif::Repeat::Finite(2)), 3)] {
+        let out = transform(&three_frame_gif(repeat), &s, &limits).unwrap();
+        let anim = decode_animation(&out.bytes, &limits).unwrap().unwrap();
+        assert_eq!(anim.loop_count, plays, "{repeat:?}");
+    }
+}
+
+#[test]
+fn anim_1_on_an_animated_webp_and_on_stills() {
+    let limits = Limits::default();
+    let gif = three_frame_gif(Some(gif::Repeat::Infinite));
+    let webp = transform(&gif, &spec("clip.gif", "anim=1&fm=webp&q=90"), &limits).unwrap();
+    assert_eq!((webp.width, webp.height, webp.frames), (160, 120, 3));
+    // An animated WebP in: every frame out, resized, as a cover crop.
+    let out = transform(
+        &webp.bytes,
+        &spec("clip.webp", "w=80&h=80&anim=1&fm=webp"),
+        &limits,
+    )
+    .unwrap();
+    assert_eq!((out.width, out.height, out.frames), (80, 80, 3));
+    let anim = decode_animation(&out.bytes, &limits).unwrap().unwrap();
+    assert_eq!(
+        anim.frames.iter().map(|(_, d)| *d).collect::<Vec<_>>(),
+        [100, 200, 100]
+    );
+    assert!(
+        near(rgba_at(&anim.frames[1].0, 10, 24), [0, 0, 255, 255], 50),
+        "{:?}",
+        rgba_at(&anim.frames[1].0, 10, 24)
+    );
+    // Without `anim=1` the same file gives its first frame, a still.
+    let still = transform(&webp.bytes, &spec("clip.webp", "w=80&fm=webp"), &limits).unwrap();
+    assert_eq!(still.frames, 1);
+    assert!(decode_animation(&still.bytes, &limits).unwrap().is_none());
+    // `anim=1` on a still source is a still: nothing to animate.
+    let jpeg = std::fs::read(test_image("cups-2560x1600.jpg")).unwrap();
+    let out = transform(&jpeg, &spec("cups.jpg", "w=100&anim=1&fm=webp"), &limits).unwrap();
+    assert_eq!((out.width, out.frames), (100, 1));
+    assert!(decode_animation(&out.bytes, &limits).unwrap().is_none());
+    // And on a format that cannot animate the key has no `a1`: the first frame, as a PNG.
+    let s = spec("clip.gif", "w=80&anim=1&fm=png");
+    assert!(!s.animate);
+    let out = transform(&gif, &s, &limits).unwrap();
+    assert_eq!((out.width, out.height, out.frames), (80, 60, 1));
+}
+
+#[test]
+fn hostile_animations_are_refused_from_their_headers() {
+    // Hostile: the 10,000-frame GIF again, now asked to stay animated. Each frame costs the
+    // encoder a fixed amount however small it is, so the frame count is refused (413) from
+    // the frame headers, counted without decompressing a frame, before any is decoded.
+    let frame = GifFrame {
+        size: (64, 64),
+        at: (0, 0),
+        index: 1,
+        delay: 4,
+        dispose: gif::DisposalMethod::Keep,
+    };
+    let many: Vec<GifFrame> = (0..10_000).map(|_| GifFrame { ..frame }).collect();
+    let bytes = gif_of((64, 64), None, &many);
+    let s = spec("anim.gif", "w=32&anim=1&fm=webp");
+    assert!(
+        matches!(
+            transform(&bytes, &s, &Limits::default()),
+            Err(PipelineError::Limits {
+                what: "animation's frame count",
+                actual: 1_001,
+                limit: 1_000
+            })
+        ),
+        "counting stops one past the limit"
+    );
+
+    // Hostile: few frames, each large (a screen recording as a GIF): frames x pixels is
+    // refused before decoding. 30 frames of 64x64 are 122,880 pixels.
+    let thirty: Vec<GifFrame> = (0..30).map(|_| GifFrame { ..frame }).collect();
+    let bytes = gif_of((64, 64), None, &thirty);
+    let tight = Limits {
+        max_animation_pixels: 100_000,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        transform(&bytes, &s, &tight),
+        Err(PipelineError::Limits {
+            what: "animation's size in pixels (frames x pixels)",
+            actual: 122_880,
+            ..
+        })
+    ));
+    // An enlarged output counts its own size when that is the larger: 30 x 128x128.
+    let s2 = spec("anim.gif", "w=128&enlarge=1&anim=1&fm=webp");
+    let tight = Limits {
+        max_animation_pixels: 30 * 128 * 128 - 1,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        transform(&bytes, &s2, &tight),
+        Err(PipelineError::Limits {
+            actual: 491_520,
+            ..
+        })
+    ));
+    assert_eq!(
+        transform(&bytes, &s, &Limits::default()).unwrap().frames,
+        30
+    );
+
+    // Hostile: an upload cut off in its third frame. The still (frame 1) is whole; the
+    // animation is refused as corrupt (422), not served short.
+    let gif = three_frame_gif(None);
+    let cut = &gif[..gif.len() - 20];
+    let still = transform(cut, &spec("clip.gif", "w=20&fm=webp"), &Limits::default());
+    assert!(still.is_ok(), "{still:?}");
+    let err = transform(
+        cut,
+        &spec("clip.gif", "w=20&anim=1&fm=webp"),
+        &Limits::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.status(), 422, "{err}");
+    // And an animated WebP cut short: refused, whichever way it is asked for.
+    let webp = transform(
+        &gif,
+        &spec("clip.gif", "anim=1&fm=webp"),
+        &Limits::default(),
+    )
+    .unwrap()
+    .bytes;
+    let cut = &webp[..webp.len() * 3 / 4];
+    let err = transform(
+        cut,
+        &spec("clip.webp", "w=20&anim=1&fm=webp"),
+        &Limits::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.status(), 422, "{err}");
 }
 
 #[test]

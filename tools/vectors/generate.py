@@ -88,6 +88,7 @@ VECTORS = [
     no("ad-hoc: a format alone is a transform", "ad_hoc", "/photos/cat.jpg?fm=webp", 403, "sig"),
     no("ad-hoc: a preset with a width needs one", "ad_hoc", "/photos/cat.jpg?p=thumb&w=10", 403, "sig"),
     no("ad-hoc: a preset with a version needs one", "ad_hoc", "/photos/cat.jpg?p=thumb&v=2", 403, "sig"),
+    no("ad-hoc: a preset that animates needs one", "ad_hoc", "/photos/cat.gif?p=thumb&anim=1", 403, "sig"),
     no("ad-hoc: an unknown parameter needs one", "ad_hoc", "/photos/cat.jpg?p=thumb&utm_source=x", 403, "sig"),
     no("ad-hoc: a path-form width needs one", "ad_hoc", "/photos/cat.jpg/s_thumb,w_10/cat.webp", 403, "sig"),
     ok("ad-hoc: signed, a width is fine", "ad_hoc", S, W400_WEBP),

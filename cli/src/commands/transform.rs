@@ -27,6 +27,8 @@ struct Transformed {
     /// so a surprising crop can be explained.
     #[serde(skip_serializing_if = "Option::is_none")]
     window: Option<[u32; 4]>,
+    /// 1 for a still; an animated output's frame count (`anim=1` on an animated source).
+    frames: u32,
 }
 
 impl fmt::Display for Transformed {
@@ -41,6 +43,9 @@ impl fmt::Display for Transformed {
             self.bytes,
             self.ms
         )?;
+        if self.frames > 1 {
+            write!(f, ", {} frames", self.frames)?;
+        }
         if let Some([x, y, w, h]) = self.window {
             write!(
                 f,
@@ -146,6 +151,7 @@ pub fn run(args: TransformArgs, global: &GlobalArgs, out: &Output) -> Result<(),
         bytes: result.bytes.len(),
         ms,
         window: result.window.map(|r| [r.x, r.y, r.width, r.height]),
+        frames: result.frames,
     };
     if stdout {
         // The bytes own stdout; the report (text or JSON) goes to stderr.

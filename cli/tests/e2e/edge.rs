@@ -373,7 +373,7 @@ impl Fuzz {
                 self.case_of(f)
             }
             "bg" => self.mostly(&["ffffff", "000000", "FFaa00", "rgb:00ff00"], &["fff", "gggggg", "%66fffff"]).into(),
-            "enlarge" => self.mostly(&["0", "1"], &["2", "true", ""]).into(),
+            "enlarge" | "anim" | "%61nim" => self.mostly(&["0", "1"], &["2", "true", ""]).into(),
             "v" => self.mostly(&["1", "abc", "A_b-9", &"x".repeat(32)], &[&"x".repeat(33), "a.b", "a%2Fb"]).into(),
             "p" | "preset" => {
                 let p = self.mostly(&["thumb", "hero", "desktop"], &["nope", "../x", "des%E2%84%AAtop", "__proto__"]);
@@ -386,10 +386,10 @@ impl Fuzz {
 
     /// A spelling of the parameter `group` (or, now and then, a name that is none).
     fn name(&mut self, group: usize) -> String {
-        const GROUPS: [&[&str]; 11] = [
+        const GROUPS: [&[&str]; 12] = [
             &["w", "width", "%77", "%57idth"], &["h", "height"], &["fit"], &["g", "gravity"],
             &["fm", "format", "f"], &["q", "quality"], &["dpr"], &["bg"], &["enlarge"], &["v"],
-            &["p", "preset"],
+            &["p", "preset"], &["anim", "%61nim"],
         ];
         let name = if self.chance(93) {
             self.pick(GROUPS[group % GROUPS.len()])
@@ -408,7 +408,7 @@ impl Fuzz {
             return Some(self.pick(&["", "&", "=", "&&", "=&", "&=x"]).to_string());
         }
         // Distinct parameters, mostly: a repeat is one refusal among many.
-        let mut groups: Vec<usize> = (0..11).collect();
+        let mut groups: Vec<usize> = (0..12).collect();
         self.0.shuffle(&mut groups);
         groups.truncate(self.0.usize(1..5));
         if self.chance(5) {
@@ -454,7 +454,7 @@ impl Fuzz {
                 5 => format!("q_{}", self.number()),
                 6 => format!("b_{}", self.mostly(&["rgb:00ff00", "ffffff"], &["zz"])),
                 7 => format!("s_{}", self.mostly(&["thumb", "hero"], &["nope"])),
-                8 => format!("{}_{}", self.pick(&["x", "W", "dpr", "v"]), self.pick(&["1", "2", "abc", "auto"])),
+                8 => format!("{}_{}", self.pick(&["x", "W", "dpr", "v", "a", "A"]), self.pick(&["1", "2", "abc", "auto", "0"])),
                 _ => self.pick(&["w400", "_1", "w_", "W_400", "w_1"]).to_string(),
             };
             tokens.push(if self.chance(8) { self.spoil(token) } else { token });

@@ -763,6 +763,18 @@ fn decode_webp(
     })
 }
 
+/// The ICC profile an animation's frames are converted from: a WebP's ICCP chunk unless it
+/// is sRGB (a GIF's ICC extension is not read, for an animation as for its still).
+pub(super) fn icc_profile(
+    data: &[u8],
+    format: SourceFormat,
+) -> Result<Option<Vec<u8>>, PipelineError> {
+    if format != SourceFormat::Webp || data.get(12..16) != Some(b"VP8X") {
+        return Ok(None);
+    }
+    Ok(demux_webp(data)?.icc.filter(|p| !is_srgb(p)))
+}
+
 /// What the WebP demuxer reads from an extended container.
 #[derive(Default)]
 struct Container {

@@ -154,6 +154,7 @@ mod tests {
             quality: Some(80),
             background: Rgb::WHITE,
             enlarge,
+            animate: false,
             auto_format: false,
             version: None,
         }

@@ -3,9 +3,11 @@
 //!
 //! decode (at reduced size when the target allows) ▶ place a `g=auto` crop by saliency ▶
 //! resize + crop (Lanczos3, premultiplied alpha) ▶ orient ▶ to sRGB ▶ letterbox ▶ flatten for
-//! JPEG ▶ encode.
+//! JPEG ▶ encode. An animated WebP output (`anim=1`) runs every frame from the resize on
+//! through the same plan, the crop chosen on the first.
 
 mod acceleration;
+mod animation;
 mod attention;
 mod avif;
 mod colour;
@@ -38,6 +40,8 @@ pub struct Output {
     /// The `cover` window saliency chose for `g=auto`, in the resized (displayed) image:
     /// what `imgflex transform` reports, so a surprising crop can be explained.
     pub window: Option<geometry::Rect>,
+    /// Frames in the output: 1 for a still, more for an animation (`anim=1`).
+    pub frames: u32,
 }
 
 /// Checks what can be checked without decoding: the format, the byte size and the header
@@ -89,25 +93,69 @@ pub fn transform(
         )?;
     }
 
+    if spec.animate
+        && spec.format == Format::Webp
+        && let Some(timeline) = animation::timeline(bytes, header.format, limits)?
+    {
+        return animated(bytes, &header, plan, timeline, spec, limits);
+    }
+
     // Plan in the displayed orientation; decode and resize in the stored one, where the
     // crop is mapped back (orienting the small result afterwards is the cheap direction).
-    let o = header.orientation;
-    let swap = |(a, b): (u32, u32)| if o >= 5 { (b, a) } else { (a, b) };
-    let resize_stored = swap(plan.resize);
+    let resize_stored = stored(plan.resize, header.orientation);
     let decoded = decode::decode(bytes, &header, Some(resize_stored), limits)?;
-    let mut px = decoded.pixels.drop_opaque_alpha();
+    let px = decoded.pixels.drop_opaque_alpha();
+    let window = smart_crop(&px, header.orientation, &mut plan, spec)?;
+    let px = render(px, &plan, header.orientation, decoded.icc.as_deref(), spec)?;
+    let (width, height) = (px.width, px.height);
+    let bytes = encode::encode(px, spec.format, spec.quality)?;
+    Ok(Output {
+        bytes,
+        format: spec.format,
+        width,
+        height,
+        window,
+        frames: 1,
+    })
+}
 
-    // Smart crop: the plan centred the window; the pixels say where it goes. Only a cover
-    // crop that cuts something away has a choice to make.
+/// A displayed size in the stored orientation.
+fn stored((a, b): (u32, u32), orientation: u8) -> (u32, u32) {
+    if orientation >= 5 { (b, a) } else { (a, b) }
+}
+
+/// Smart crop: the plan centred the window; the pixels say where it goes. Only a cover crop
+/// that cuts something away has a choice to make.
+fn smart_crop(
+    px: &Pixels,
+    orientation: u8,
+    plan: &mut geometry::Plan,
+    spec: &TransformSpec,
+) -> Result<Option<geometry::Rect>, PipelineError> {
     let crops = plan.crop.width < plan.resize.0 || plan.crop.height < plan.resize.1;
-    let window = if spec.gravity == Gravity::Auto && spec.fit == Fit::Cover && crops {
-        let chosen = attention::window(&px, o, plan.resize, (plan.crop.width, plan.crop.height))?;
+    if spec.gravity == Gravity::Auto && spec.fit == Fit::Cover && crops {
+        let chosen = attention::window(
+            px,
+            orientation,
+            plan.resize,
+            (plan.crop.width, plan.crop.height),
+        )?;
         plan.crop = chosen;
-        Some(chosen)
-    } else {
-        None
-    };
+        return Ok(Some(chosen));
+    }
+    Ok(None)
+}
 
+/// Decoded pixels (in the stored orientation, at whatever scale the decoder reached) to the
+/// output's: crop and resize, orient, to sRGB, letterbox, flatten for JPEG.
+fn render(
+    mut px: Pixels,
+    plan: &geometry::Plan,
+    o: u8,
+    icc: Option<&[u8]>,
+    spec: &TransformSpec,
+) -> Result<Pixels, PipelineError> {
+    let resize_stored = stored(plan.resize, o);
     let display_crop = crop_in_source(
         plan.crop,
         plan.resize,
@@ -129,24 +177,78 @@ pub fn transform(
         stored_crop.2 * sx,
         stored_crop.3 * sy,
     );
-    let out_stored = swap((plan.crop.width, plan.crop.height));
+    let out_stored = stored((plan.crop.width, plan.crop.height), o);
     px = resize(px, crop, out_stored.0, out_stored.1)?;
     px = orient(px, o);
-    if let Some(icc) = decoded.icc {
-        to_srgb(&mut px, &icc);
+    if let Some(icc) = icc {
+        to_srgb(&mut px, icc);
     }
     px = letterbox(px, plan.canvas, plan.offset, spec.background);
     if spec.format == Format::Jpeg {
         px = px.flatten(spec.background);
     }
-    let (width, height) = (px.width, px.height);
-    let bytes = encode::encode(px, spec.format, spec.quality)?;
-    Ok(Output {
+    Ok(px)
+}
+
+/// `anim=1` on an animated source: the limits from the container's frame headers, then
+/// each frame decoded, rendered with the plan (a `g=auto` window chosen on the first frame,
+/// so the crop does not jump) and added to the encoder before the next is decoded.
+fn animated(
+    bytes: &[u8],
+    header: &Header,
+    mut plan: geometry::Plan,
+    timeline: animation::Timeline,
+    spec: &TransformSpec,
+    limits: &Limits,
+) -> Result<Output, PipelineError> {
+    check(
+        timeline.frames,
+        limits.max_animation_frames,
+        "animation's frame count",
+    )?;
+    let (cw, ch) = plan.output();
+    let per_frame =
+        (u64::from(header.width) * u64::from(header.height)).max(u64::from(cw) * u64::from(ch));
+    check(
+        timeline.frames.saturating_mul(per_frame),
+        limits.max_animation_pixels,
+        "animation's size in pixels (frames x pixels)",
+    )?;
+    let icc = decode::icc_profile(bytes, header.format)?;
+    let o = header.orientation;
+    let mut window = None;
+    let mut frames = 0;
+    let mut encoder: Option<animation::WebpAnimation> = None;
+    animation::each_frame(
         bytes,
-        format: spec.format,
-        width,
-        height,
+        header.format,
+        (header.width, header.height),
+        limits,
+        |px, duration| {
+            if encoder.is_none() {
+                window = smart_crop(&px, o, &mut plan, spec)?;
+            }
+            let px = render(px, &plan, o, icc.as_deref(), spec)?;
+            let encoder = match &mut encoder {
+                Some(encoder) => encoder,
+                None => encoder.insert(animation::WebpAnimation::new(
+                    (px.width, px.height),
+                    spec.quality.unwrap_or(80),
+                    timeline.loop_count,
+                )?),
+            };
+            frames += 1;
+            encoder.add(px, duration)
+        },
+    )?;
+    let encoder = encoder.ok_or_else(|| PipelineError::decode("an animation with no frames"))?;
+    Ok(Output {
+        bytes: encoder.finish()?,
+        format: Format::Webp,
+        width: cw,
+        height: ch,
         window,
+        frames,
     })
 }
 
@@ -157,6 +259,46 @@ pub fn verify(bytes: &[u8], limits: &Limits) -> Result<Header, PipelineError> {
     let header = probe(bytes, limits)?;
     decode::decode(bytes, &header, None, limits)?;
     Ok(header)
+}
+
+/// An animation's frames as a player shows them: full canvases in sRGB, each with how long
+/// it shows (ms), and how many times it plays (0: forever). `None` for a still. What tests
+/// compare animated outputs with.
+#[derive(Debug, Clone)]
+pub struct Animation {
+    pub frames: Vec<(Pixels, u32)>,
+    pub loop_count: u32,
+}
+
+pub fn decode_animation(bytes: &[u8], limits: &Limits) -> Result<Option<Animation>, PipelineError> {
+    let header = probe(bytes, limits)?;
+    let Some(timeline) = animation::timeline(bytes, header.format, limits)? else {
+        return Ok(None);
+    };
+    check(
+        timeline.frames,
+        limits.max_animation_frames,
+        "animation's frame count",
+    )?;
+    let icc = decode::icc_profile(bytes, header.format)?;
+    let mut frames = Vec::new();
+    animation::each_frame(
+        bytes,
+        header.format,
+        (header.width, header.height),
+        limits,
+        |mut px, duration| {
+            if let Some(icc) = &icc {
+                to_srgb(&mut px, icc);
+            }
+            frames.push((px, duration));
+            Ok(())
+        },
+    )?;
+    Ok(Some(Animation {
+        frames,
+        loop_count: timeline.loop_count,
+    }))
 }
 
 /// Decodes to full-size pixels with nothing else: the bench's `decode-only`, and what tests
