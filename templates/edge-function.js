@@ -106,6 +106,11 @@ function decode(s) {
   }
 }
 
+// A query's name or value: `+` is a space there (form encoding), never in the path.
+function formDecode(s) {
+  return decode(s.replace(/\+/g, ' '));
+}
+
 function bad(why) {
   fail(null, 'malformed path: ' + why);
 }
@@ -434,7 +439,7 @@ function free(r) {
   var preset = false;
   var list = r.form ? r.form.tokens : r.pieces;
   for (var i = 0; i < list.length; i++) {
-    var name = r.form ? lookup(PATH, list[i].slice(0, list[i].indexOf('_'))) : lookup(QUERY, decode(list[i][0].replace(/\+/g, ' ')) || '');
+    var name = r.form ? lookup(PATH, list[i].slice(0, list[i].indexOf('_'))) : lookup(QUERY, formDecode(list[i][0]) || '');
     if (name === 'p') preset = true;
     else if (name !== 'fm' && name !== 'dpr') return false;
   }
@@ -487,17 +492,18 @@ function rewrite(r, headers) {
       if (!FORMATS.hasOwnProperty(fm)) invalid('fm', 'a .jpg, .png, .webp or .avif name, or `f_`');
       params.fm = FORMATS[fm];
     }
-    return '/_v/' + encodeKey(form.original) + '/' + resolve(params, form.original, headers);
-  }
-  if (pieces.length === 0) return null;
-  if (!isImage(key)) fail(null, 'not an image (jpeg, png, webp, gif, avif)');
-  for (i = 0; i < pieces.length; i++) {
-    var name = decode(pieces[i][0].replace(/\+/g, ' '));
-    var param = name === null ? undefined : lookup(QUERY, name);
-    if (param == null) unknown(name);
-    var value = decode(pieces[i][1].replace(/\+/g, ' '));
-    if (value === null) invalid(param, 'a valid percent-encoded value');
-    set(params, param, value, false);
+    key = form.original;
+  } else {
+    if (pieces.length === 0) return null;
+    if (!isImage(key)) fail(null, 'not an image (jpeg, png, webp, gif, avif)');
+    for (i = 0; i < pieces.length; i++) {
+      var name = formDecode(pieces[i][0]);
+      var param = name === null ? undefined : lookup(QUERY, name);
+      if (param == null) unknown(name);
+      var value = formDecode(pieces[i][1]);
+      if (value === null) invalid(param, 'a valid percent-encoded value');
+      set(params, param, value, false);
+    }
   }
   return '/_v/' + encodeKey(key) + '/' + resolve(params, key, headers);
 }

@@ -17,7 +17,11 @@ const target = join(root, 'templates', 'edge-function.min.js');
 const result = await minify(readFileSync(source, 'utf8'), {
   module: false,
   ecma: 5,
-  compress: { toplevel: false, passes: 2 },
+  // `toplevel` lets terser inline the helpers used once; `handler` is retained because only
+  // CloudFront calls it. `hoist_vars` gathers each function's `var`s into one statement (the
+  // same semantics: `var` is hoisted anyway) and saves about 60 bytes; it also puts the
+  // top-level `var` before the imports, which are moved back below.
+  compress: { toplevel: true, top_retain: ['handler'], passes: 3, hoist_vars: true },
   // `handler` is what CloudFront calls and `cf` the imported module: both keep their names;
   // every other top-level name is shortened. The policy slot is replaced by `imgflex render`.
   // The function's own objects' properties are shortened too (never CloudFront's: `uri`,
@@ -29,7 +33,10 @@ const result = await minify(readFileSync(source, 'utf8'), {
   },
   format: { comments: false, ecma: 5 },
 });
-const code = result.code + '\n';
+// Imports are hoisted by the module semantics wherever they stand, so moving them to the front
+// changes nothing but what CloudFront checks: its runtime wants them first.
+const imports = 'import cf from"cloudfront";import crypto from"crypto";';
+const code = (result.code.includes(imports) ? imports + result.code.replace(imports, '') : result.code) + '\n';
 if (!code.includes('__IMGFLEX_POLICY__') || !code.startsWith('import cf from"cloudfront";import crypto from"crypto";')) {
   console.error('minified code lost the policy slot or the leading import');
   process.exit(1);
