@@ -802,6 +802,65 @@ fn hostile_animations_are_refused_from_their_headers() {
 }
 
 #[test]
+fn a_gif_frame_off_its_screen_is_dropped_not_a_panic() {
+    // Hostile: a frame placed wholly to the right of a 64x64 screen (left 100), disposed of
+    // to the background. A GIF's frame offsets are not bounded by its screen, and clearing
+    // the frame's rectangle once ran the range backwards (start 100, end 64): a panic on a
+    // valid file. The frame paints nothing and clears nothing; the red stays.
+    let frames = [
+        GifFrame {
+            size: (64, 64),
+            at: (0, 0),
+            index: 0,
+            delay: 5,
+            dispose: gif::DisposalMethod::Keep,
+        },
+        GifFrame {
+            size: (16, 16),
+            at: (100, 8),
+            index: 1,
+            delay: 5,
+            dispose: gif::DisposalMethod::Background,
+        },
+        GifFrame {
+            size: (8, 8),
+            at: (60, 60),
+            index: 2,
+            delay: 5,
+            dispose: gif::DisposalMethod::Background,
+        },
+    ];
+    let bytes = gif_of((64, 64), None, &frames);
+    let limits = Limits::default();
+    let out = transform(&bytes, &spec("off.gif", "anim=1&fm=webp&q=100"), &limits).unwrap();
+    assert_eq!((out.width, out.height, out.frames), (64, 64, 3));
+    let anim = decode_animation(&out.bytes, &limits).unwrap().unwrap();
+    let at = |frame: usize, x: usize, y: usize| {
+        let px = &anim.frames[frame].0;
+        let i = (y * px.width as usize + x) * px.channels as usize;
+        px.data[i..i + 3].to_vec()
+    };
+    // Frame 2 (off the screen) leaves frame 1's red everywhere. libwebp's encoder merges a
+    // frame identical to the one before into it, so the file may hold two frames: every one
+    // is red there, and together they still last 150 ms.
+    let total: u32 = anim.frames.iter().map(|(_, ms)| ms).sum();
+    assert_eq!(total, 150);
+    for frame in 0..anim.frames.len() {
+        let red = at(frame, 40, 16);
+        assert!(red[0] > 200 && red[2] < 60, "frame {frame}: {red:?}");
+    }
+    // Frame 3 hangs over the bottom-right corner: only its on-screen 4x4 is painted green.
+    let last = anim.frames.len() - 1;
+    let g = at(last, 62, 62);
+    assert!(g[1] > 200 && g[0] < 60, "{g:?}");
+    let r = at(last, 58, 58);
+    assert!(r[0] > 200 && r[1] < 60, "{r:?}");
+    // The still of the same file is frame 1, whole.
+    let still = transform(&bytes, &spec("off.gif", "fm=png"), &limits).unwrap();
+    assert_eq!((still.width, still.frames), (64, 1));
+}
+
+#[test]
 fn smart_crop_chooses_the_window_sharp_does() {
     // wine is a portrait: a 400x300 cover keeps a band of the 400x600 resized image. The
     // centre band cuts through the glass; libvips' attention (sharp 0.35.5,

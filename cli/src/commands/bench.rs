@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use imgflex_core::{Format, Policy, Route, route_target};
-use imgflex_handler::pipeline::{Acceleration, Limits, Pixels, decode_full, transform};
+use imgflex_handler::pipeline::{
+    Acceleration, Limits, Pixels, animation_frames, decode_animation, decode_full, transform,
+};
 use serde::Serialize;
 
 use crate::cli::BenchArgs;
@@ -17,7 +19,9 @@ use crate::output::Output;
 /// for thumb, card, avif and png-small (its default), so those say `enlarge=1`; hero does not.
 /// `smart` is card with the crop placed by saliency (`g=auto`), against sharp's
 /// `position: 'attention'` (`tools/bench/sharp-smart.js`); its rows carry the window chosen.
-const OPS: [(&str, &str); 7] = [
+/// `anim` keeps every frame of an animated GIF or WebP (`anim=1`), against sharp's
+/// `animated: true` (`tools/bench/sharp-anim.js`), and runs on animated files only.
+const OPS: [(&str, &str); 8] = [
     ("thumb", "w=300&fm=jpeg&q=80&enlarge=1"),
     ("card", "w=800&h=600&fit=cover&fm=webp&q=75&enlarge=1"),
     (
@@ -27,6 +31,7 @@ const OPS: [(&str, &str); 7] = [
     ("hero", "w=1920&fm=jpeg&q=82"),
     ("avif", "w=800&fm=avif&q=50&enlarge=1"),
     ("png-small", "w=256&fm=png&enlarge=1"),
+    ("anim", "w=400&fm=webp&q=75&anim=1&enlarge=1"),
     ("decode-only", ""),
 ];
 
@@ -48,6 +53,9 @@ struct Row {
     /// The smart crop's window in the resized image: left, top, width, height.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     window: Option<[u32; 4]>,
+    /// Frames in an animated output (the `anim` op).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    frames: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -168,6 +176,9 @@ pub fn run(args: BenchArgs, out: &Output) -> Result<(), CliError> {
             if *op == "png-small" && !name.to_ascii_lowercase().ends_with(".png") {
                 continue;
             }
+            if *op == "anim" && !is_animated(path, &limits)? {
+                continue;
+            }
             out.status(format_args!("{name} {op}"));
             rows.push(child_cell(&exe, &args, &name, op)?);
         }
@@ -214,6 +225,18 @@ fn child_cell(exe: &Path, args: &BenchArgs, image: &str, op: &str) -> Result<Row
     }
     serde_json::from_slice(&output.stdout)
         .map_err(|e| CliError::new(format!("bench child printed no row: {e}")))
+}
+
+/// Whether `anim` applies: an animated GIF or WebP, asked of the container (no frame decoded).
+fn is_animated(path: &Path, limits: &Limits) -> Result<bool, CliError> {
+    let lower = path.to_string_lossy().to_ascii_lowercase();
+    if !(lower.ends_with(".gif") || lower.ends_with(".webp")) {
+        return Ok(false);
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::new(format!("cannot read `{}`: {e}", path.display())))?;
+    // A file the pipeline refuses is no animation to time; the other ops report why.
+    Ok(animation_frames(&bytes, limits).is_ok_and(|frames| frames.is_some()))
 }
 
 fn images(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
@@ -267,17 +290,17 @@ fn cell(
     } else {
         reps
     };
-    type Cell = (Vec<u8>, u32, u32, Option<[u32; 4]>);
+    type Cell = (Vec<u8>, u32, u32, Option<[u32; 4]>, u32);
     let run = || -> Result<Cell, CliError> {
         match &spec {
             Some(spec) => transform(bytes, spec, limits)
                 .map(|o| {
                     let window = o.window.map(|r| [r.x, r.y, r.width, r.height]);
-                    (o.bytes, o.width, o.height, window)
+                    (o.bytes, o.width, o.height, window, o.frames)
                 })
                 .map_err(|e| failed(&e)),
             None => decode_full(bytes, limits)
-                .map(|p| (p.data, p.width, p.height, None))
+                .map(|p| (p.data, p.width, p.height, None, 1))
                 .map_err(|e| failed(&e)),
         }
     };
@@ -309,6 +332,7 @@ fn cell(
         peak_rss_mb,
         ssim,
         window: output.3,
+        frames: (output.4 > 1).then_some(output.4),
     })
 }
 
@@ -323,11 +347,29 @@ fn sharp_ext(format: Format) -> &'static str {
 }
 
 /// SSIM of our output against sharp's (1 / (1 + DSSIM), dssim's multi-scale SSIM in L*a*b*),
-/// both decoded by the pipeline's own decoders (AVIF by rav1d). Cells whose sizes differ, or
-/// with no reference file, have none.
+/// both decoded by the pipeline's own decoders (AVIF by rav1d); an animation is judged frame
+/// by frame, the mean of its frames. Cells whose sizes or frame counts differ, or with no
+/// reference file, have none.
 fn ssim_against(ours: &[u8], reference: &Path, limits: &Limits) -> Option<f64> {
-    let theirs = decode_full(&std::fs::read(reference).ok()?, limits).ok()?;
-    let ours = decode_full(ours, limits).ok()?;
+    let frames = |bytes: &[u8]| -> Option<Vec<Pixels>> {
+        match decode_animation(bytes, limits).ok()? {
+            Some(animation) => Some(animation.frames.into_iter().map(|(p, _)| p).collect()),
+            None => decode_full(bytes, limits).ok().map(|p| vec![p]),
+        }
+    };
+    let theirs = frames(&std::fs::read(reference).ok()?)?;
+    let ours = frames(ours)?;
+    if theirs.len() != ours.len() {
+        return None;
+    }
+    let mut sum = 0.0;
+    for (theirs, ours) in theirs.iter().zip(&ours) {
+        sum += ssim(theirs, ours)?;
+    }
+    Some((sum / ours.len() as f64 * 10_000.0).round() / 10_000.0)
+}
+
+fn ssim(theirs: &Pixels, ours: &Pixels) -> Option<f64> {
     if (ours.width, ours.height) != (theirs.width, theirs.height) {
         return None;
     }
@@ -353,8 +395,8 @@ fn ssim_against(ours: &[u8], reference: &Path, limits: &Limits) -> Option<f64> {
         };
         dssim.create_image_rgb(&rgb, p.width as usize, p.height as usize)
     };
-    let (value, _) = dssim.compare(&image(&theirs)?, image(&ours)?);
-    Some((1.0 / (1.0 + f64::from(value)) * 10_000.0).round() / 10_000.0)
+    let (value, _) = dssim.compare(&image(theirs)?, image(ours)?);
+    Some(1.0 / (1.0 + f64::from(value)))
 }
 
 /// A `/proc/self/status` memory line, in MB.

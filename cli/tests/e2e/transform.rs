@@ -301,3 +301,52 @@ fn bench_writes_compare_py_rows() {
         .code(1)
         .stderr(predicate::str::contains("unknown op `nope`"));
 }
+
+#[test]
+fn bench_times_anim_on_animations_only() {
+    let corpus = tempfile::tempdir().unwrap();
+    // notime: 24 frames of 14x25. rocket: a still, which `anim` skips.
+    std::fs::copy(
+        fixture("corpus/notime-14x25.gif"),
+        corpus.path().join("notime-14x25.gif"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixture("golden/rocket-w300.sharp.jpg"),
+        corpus.path().join("rocket-300x200.jpg"),
+    )
+    .unwrap();
+    // The reference is our own output under sharp's file name: every frame matches, so the
+    // mean SSIM over the 24 frames is 1.
+    let reference = tempfile::tempdir().unwrap();
+    imgflex()
+        .arg("transform")
+        .arg(corpus.path().join("notime-14x25.gif"))
+        .args(["w=400&fm=webp&q=75&anim=1&enlarge=1", "-o"])
+        .arg(reference.path().join("notime-14x25.gif.anim.webp"))
+        .assert()
+        .success();
+    let json = corpus.path().join("rows.json");
+    imgflex()
+        .args(["-q", "bench", "--ops", "anim", "--reps", "1", "--corpus"])
+        .arg(corpus.path())
+        .arg("--reference")
+        .arg(reference.path())
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .success();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "the still is skipped: {v}");
+    let row = &rows[0];
+    assert_eq!(row["image"], "notime-14x25.gif");
+    assert_eq!(
+        (row["out_w"].as_u64(), row["frames"].as_u64()),
+        (Some(400), Some(24)),
+        "{row}"
+    );
+    let ssim = row["ssim"].as_f64();
+    assert!(ssim.is_some_and(|s| s > 0.99), "{ssim:?} in {row}");
+}

@@ -8,7 +8,7 @@
 use std::io::Cursor;
 use std::marker::PhantomData;
 
-use super::decode::SourceFormat;
+use super::decode::{SourceFormat, gif_error, gif_options, paint_gif_frame};
 use super::error::PipelineError;
 use super::limits::Limits;
 use super::pixels::Pixels;
@@ -41,6 +41,7 @@ pub(crate) fn timeline(
         SourceFormat::Gif => {
             let mut options = gif_options(limits);
             options.skip_frame_decoding(true);
+            let gif_error = |e| gif_error(e, limits);
             let mut decoder = options.read_info(Cursor::new(bytes)).map_err(gif_error)?;
             let mut frames = 0u64;
             while frames < stop && decoder.read_next_frame().map_err(gif_error)?.is_some() {
@@ -95,26 +96,6 @@ pub(crate) fn each_frame(
 
 // ------------------------------------------------------------------------------- GIF
 
-fn gif_options(limits: &Limits) -> gif::DecodeOptions {
-    let mut options = gif::DecodeOptions::new();
-    options.set_color_output(gif::ColorOutput::RGBA);
-    // A frame may be larger than the screen it sits on: bound its buffer too.
-    let frame_bytes = limits.max_source_pixels.saturating_mul(4).max(1);
-    options.set_memory_limit(gif::MemoryLimit::Bytes(
-        std::num::NonZeroU64::new(frame_bytes).unwrap_or(std::num::NonZeroU64::MIN),
-    ));
-    options
-}
-
-fn gif_error(e: gif::DecodingError) -> PipelineError {
-    match e {
-        gif::DecodingError::MemoryLimit => {
-            PipelineError::decode("a GIF frame over the memory limit")
-        }
-        e => PipelineError::decode(e),
-    }
-}
-
 /// Composites each GIF frame onto the logical screen and applies its disposal before the
 /// next: `Background` clears the frame's rectangle to transparent (as browsers do, not to
 /// the background colour), `Previous` restores what was under it, the others keep it.
@@ -124,6 +105,7 @@ fn gif_frames(
     limits: &Limits,
     each: &mut dyn FnMut(Pixels, u32) -> Result<(), PipelineError>,
 ) -> Result<(), PipelineError> {
+    let gif_error = |e| gif_error(e, limits);
     let mut decoder = gif_options(limits)
         .read_info(Cursor::new(bytes))
         .map_err(gif_error)?;
@@ -135,20 +117,16 @@ fn gif_frames(
     let (wu, hu) = (w as usize, h as usize);
     let mut canvas = vec![0u8; wu * hu * 4];
     while let Some(frame) = decoder.read_next_frame().map_err(gif_error)? {
-        let (fw, fh) = (usize::from(frame.width), usize::from(frame.height));
-        let (left, top) = (usize::from(frame.left), usize::from(frame.top));
-        // The part of the frame on the screen (a frame may hang over its edge).
-        let (x1, y1) = ((left + fw).min(wu), (top + fh).min(hu));
+        // The rectangle a `Background` disposal clears: the frame's part on the screen,
+        // empty for a frame wholly off it (clamped, so the range never runs backwards).
+        let (left, top) = (
+            usize::from(frame.left).min(wu),
+            usize::from(frame.top).min(hu),
+        );
+        let x1 = (left + usize::from(frame.width)).min(wu);
+        let y1 = (top + usize::from(frame.height)).min(hu);
         let saved = (frame.dispose == gif::DisposalMethod::Previous).then(|| canvas.clone());
-        for y in top..y1 {
-            for x in left..x1 {
-                let s = ((y - top) * fw + (x - left)) * 4;
-                if frame.buffer[s + 3] != 0 {
-                    let d = (y * wu + x) * 4;
-                    canvas[d..d + 4].copy_from_slice(&frame.buffer[s..s + 4]);
-                }
-            }
-        }
+        paint_gif_frame(&mut canvas, (w, h), frame);
         let delay = if frame.delay < GIF_MIN_DELAY_CS {
             GIF_SHORT_DELAY_MS
         } else {

@@ -651,53 +651,70 @@ fn decode_png(data: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, 
 
 /// The first frame of a GIF, composited on a transparent canvas of the logical screen.
 fn decode_gif(data: &[u8], header: &Header, limits: &Limits) -> Result<Decoded, PipelineError> {
-    let mut options = gif::DecodeOptions::new();
-    options.set_color_output(gif::ColorOutput::RGBA);
-    // A frame may be larger than the screen it sits on: bound its buffer too.
-    let frame_bytes = limits.max_source_pixels.saturating_mul(4).max(1);
-    options.set_memory_limit(gif::MemoryLimit::Bytes(
-        std::num::NonZeroU64::new(frame_bytes).unwrap_or(std::num::NonZeroU64::MIN),
-    ));
-    let mut decoder = options
+    let mut decoder = gif_options(limits)
         .read_info(Cursor::new(data))
-        .map_err(PipelineError::decode)?;
+        .map_err(|e| gif_error(e, limits))?;
     let (w, h) = (u32::from(decoder.width()), u32::from(decoder.height()));
     admit("GIF", u64::from(w), u64::from(h), limits)?;
     same_size((w, h), header)?;
     let mut canvas = vec![0u8; w as usize * h as usize * 4];
     let frame = decoder
         .read_next_frame()
-        .map_err(|e| match e {
-            gif::DecodingError::MemoryLimit => PipelineError::Limits {
-                what: "GIF frame size in bytes",
-                actual: frame_bytes.saturating_add(1),
-                limit: frame_bytes,
-            },
-            e => PipelineError::decode(e),
-        })?
+        .map_err(|e| gif_error(e, limits))?
         .ok_or_else(|| PipelineError::unsupported("a GIF with no frames"))?;
-    let (fw, fl, ft) = (
-        u32::from(frame.width),
-        u32::from(frame.left),
-        u32::from(frame.top),
-    );
-    for y in 0..u32::from(frame.height) {
-        for x in 0..fw {
-            let (cx, cy) = (x + fl, y + ft);
-            if cx >= w || cy >= h {
-                continue;
-            }
-            let s = ((y * fw + x) * 4) as usize;
-            let d = ((cy * w + cx) * 4) as usize;
-            if frame.buffer[s + 3] != 0 {
-                canvas[d..d + 4].copy_from_slice(&frame.buffer[s..s + 4]);
-            }
-        }
-    }
+    paint_gif_frame(&mut canvas, (w, h), frame);
     Ok(Decoded {
         pixels: Pixels::new(w, h, 4, canvas),
         icc: None,
     })
+}
+
+/// How every GIF is read, still or animated: RGBA frames, and a memory limit on each
+/// frame's buffer, since a frame may be larger than the screen it sits on.
+pub(super) fn gif_options(limits: &Limits) -> gif::DecodeOptions {
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::RGBA);
+    options.set_memory_limit(gif::MemoryLimit::Bytes(
+        std::num::NonZeroU64::new(gif_frame_bytes(limits)).unwrap_or(std::num::NonZeroU64::MIN),
+    ));
+    options
+}
+
+fn gif_frame_bytes(limits: &Limits) -> u64 {
+    limits.max_source_pixels.saturating_mul(4).max(1)
+}
+
+/// A frame over [`gif_options`]' memory limit is a limit (413), not a corrupt file.
+pub(super) fn gif_error(e: gif::DecodingError, limits: &Limits) -> PipelineError {
+    match e {
+        gif::DecodingError::MemoryLimit => {
+            let limit = gif_frame_bytes(limits);
+            PipelineError::Limits {
+                what: "GIF frame size in bytes",
+                actual: limit.saturating_add(1),
+                limit,
+            }
+        }
+        e => PipelineError::decode(e),
+    }
+}
+
+/// Paints a GIF frame's opaque pixels onto an RGBA canvas of the logical screen `(w, h)`.
+/// The part of the frame off the screen is dropped: a frame may hang over its edge.
+pub(super) fn paint_gif_frame(canvas: &mut [u8], (w, h): (u32, u32), frame: &gif::Frame<'_>) {
+    let (wu, hu) = (w as usize, h as usize);
+    let (fw, fh) = (usize::from(frame.width), usize::from(frame.height));
+    let (left, top) = (usize::from(frame.left), usize::from(frame.top));
+    let (x1, y1) = ((left + fw).min(wu), (top + fh).min(hu));
+    for y in top..y1 {
+        for x in left..x1 {
+            let s = ((y - top) * fw + (x - left)) * 4;
+            if frame.buffer[s + 3] != 0 {
+                let d = (y * wu + x) * 4;
+                canvas[d..d + 4].copy_from_slice(&frame.buffer[s..s + 4]);
+            }
+        }
+    }
 }
 
 // ------------------------------------------------------------------------------ WebP

@@ -261,6 +261,14 @@ pub fn verify(bytes: &[u8], limits: &Limits) -> Result<Header, PipelineError> {
     Ok(header)
 }
 
+/// How many frames an animated GIF or WebP has, from its container (GIF frames counted
+/// without decompressing them), or `None` for a still. Counting stops one past
+/// `max_animation_frames`. What the bench asks before it times `anim=1` on a file.
+pub fn animation_frames(bytes: &[u8], limits: &Limits) -> Result<Option<u64>, PipelineError> {
+    let header = probe(bytes, limits)?;
+    Ok(animation::timeline(bytes, header.format, limits)?.map(|t| t.frames))
+}
+
 /// An animation's frames as a player shows them: full canvases in sRGB, each with how long
 /// it shows (ms), and how many times it plays (0: forever). `None` for a still. What tests
 /// compare animated outputs with.
