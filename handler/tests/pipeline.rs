@@ -153,7 +153,12 @@ fn a_progressive_jpeg_cut_in_the_scans_a_reduced_decode_skips_is_refused() {
 #[test]
 fn hostile_inputs_get_the_right_error() {
     let limits = Limits::default();
-    let thumb = spec("x.jpg", "w=300&fm=jpeg");
+    // A thumbnail, and a JPEG re-encode at the source's own size (a JPEG's planes go
+    // straight to the encoder there: a second reader, held to the same refusals).
+    let specs = [
+        spec("x.jpg", "w=300&fm=jpeg"),
+        spec("x.jpg", "fm=jpeg&q=70"),
+    ];
     // (file, status, story)
     let cases: &[(&str, u16, &str)] = &[
         // A PNG whose IHDR claims 60000x60000 (10.8 GB of RGB) with a 74-byte body: refused
@@ -206,9 +211,11 @@ fn hostile_inputs_get_the_right_error() {
         // `frame_size_limit` would refuse the frame header after it), never on `ispe` alone.
         ("bomb-ispe-64x64-av1-8192x8192.avif", 413, "ispe that lies"),
     ];
-    for (file, status, story) in cases {
+    for ((file, status, story), spec) in
+        cases.iter().flat_map(|c| specs.iter().map(move |s| (c, s)))
+    {
         let bytes = std::fs::read(fixtures().join("hostile").join(file)).unwrap();
-        let result = std::panic::catch_unwind(|| transform(&bytes, &thumb, &limits));
+        let result = std::panic::catch_unwind(|| transform(&bytes, spec, &limits));
         let err = match result {
             Ok(Err(e)) => e,
             Ok(Ok(out)) => panic!(
@@ -1066,5 +1073,78 @@ fn an_avif_cut_or_damaged_anywhere_is_an_error_never_a_panic() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn a_jpeg_kept_at_its_size_changes_quality_not_colours() {
+    // With no pixel moved, a plain YCbCr JPEG goes from the decoder's YCbCr straight to the
+    // encoder. Each case must come out as the full decode (oriented, in sRGB) re-encoded:
+    // a file with a profile, a grey one or a turned one takes the RGB route, and a colour
+    // model mixed up on either side would fall far below these PSNRs.
+    let limits = Limits::default();
+    // (file, query, displayed size, channels out, minimum PSNR against the full decode)
+    let cases = [
+        // Plain YCbCr, progressive, no profile: the YCbCr route, with and without a width.
+        (
+            test_image("wine-2560x3837.jpg"),
+            "fm=jpeg&q=90",
+            (2560, 3837),
+            3,
+            38.0,
+        ),
+        (
+            test_image("wine-2560x3837.jpg"),
+            "w=2560&fm=jpeg&q=82",
+            (2560, 3837),
+            3,
+            35.0,
+        ),
+        (
+            test_image("cups-2560x1600.jpg"),
+            "fm=jpeg&q=90",
+            (2560, 1600),
+            3,
+            38.0,
+        ),
+        // Adobe RGB: converted to sRGB on the way, so not the YCbCr route (32 dB: a grainy
+        // photo; taken as YCbCr with its profile ignored, it falls to 28).
+        (
+            test_image("rocket-640x427.jpg"),
+            "fm=jpeg&q=90",
+            (640, 427),
+            3,
+            30.0,
+        ),
+        // Grey stays grey.
+        (
+            test_image("grey-2560x1600.jpg"),
+            "fm=jpeg&q=90",
+            (2560, 1600),
+            1,
+            38.0,
+        ),
+        // EXIF 6: turned, so every pixel moves.
+        (
+            fixtures().join("rotated-exif6.jpg"),
+            "fm=jpeg&q=90",
+            (200, 300),
+            3,
+            38.0,
+        ),
+    ];
+    for (file, query, size, channels, min_psnr) in cases {
+        let bytes = std::fs::read(&file).unwrap();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let out = transform(&bytes, &spec(&name, query), &limits).unwrap();
+        assert_eq!((out.width, out.height), size, "{name} {query}");
+        let got = decode_full(&out.bytes, &limits).unwrap();
+        let want = decode_full(&bytes, &limits).unwrap();
+        assert_eq!(got.channels, channels, "{name} {query}");
+        let p = psnr(&got, &want);
+        assert!(
+            p >= min_psnr,
+            "{name} {query}: PSNR {p:.1} dB against the full decode, want >= {min_psnr}"
+        );
     }
 }

@@ -20,6 +20,7 @@ use super::colour::{cmyk_to_rgb, is_srgb};
 use super::error::PipelineError;
 use super::limits::Limits;
 use super::pixels::Pixels;
+use super::planes::{Plane, YccPlanes};
 
 /// The most scans a progressive JPEG may have. Encoders write 10 or so (mozjpeg's richest
 /// script, 12; cjpeg refuses to write more than 100); each scan walks every block again
@@ -299,10 +300,13 @@ fn decode_jpeg(
     header: &Header,
     limits: &Limits,
 ) -> Result<Decoded, PipelineError> {
-    // SAFETY: see `decode_jpeg_unchecked`; a libjpeg error unwinds to here.
-    match catch_unwind(AssertUnwindSafe(|| unsafe {
-        decode_jpeg_unchecked(data, shrink, header, limits)
-    })) {
+    // SAFETY: see `decode_jpeg_unchecked`.
+    guarded(|| unsafe { decode_jpeg_unchecked(data, shrink, header, limits) })
+}
+
+/// Runs a libjpeg call sequence; a libjpeg error or the scan limit unwinds to here.
+fn guarded<T>(run: impl FnOnce() -> Result<T, PipelineError>) -> Result<T, PipelineError> {
+    match catch_unwind(AssertUnwindSafe(run)) {
         Ok(result) => result,
         Err(panic) => Err(match panic.downcast_ref::<TooManyScans>() {
             Some(TooManyScans(n)) => PipelineError::Limits {
@@ -320,16 +324,16 @@ fn decode_jpeg(
     }
 }
 
+/// libjpeg over `data` with our error, warning and scan-limit handlers, its header read,
+/// and the size its own SOF parse says admitted.
+///
 /// # Safety
-/// Drives libjpeg over `data`, which outlives the decoder. Every pointer handed to libjpeg
-/// (the error manager, the scanline rows) points into buffers owned here and alive until
-/// `JpegDecoder` is dropped; row pointers never pass the end of `buf`.
-unsafe fn decode_jpeg_unchecked(
+/// `data` must outlive the decoder; run inside [`guarded`] (libjpeg errors unwind).
+unsafe fn open_jpeg(
     data: &[u8],
-    shrink: f64,
     header: &Header,
     limits: &Limits,
-) -> Result<Decoded, PipelineError> {
+) -> Result<JpegDecoder, PipelineError> {
     unsafe {
         let mut err: Box<jpeg::jpeg_error_mgr> = Box::new(std::mem::zeroed());
         jpeg::jpeg_std_error(&mut err);
@@ -337,6 +341,7 @@ unsafe fn decode_jpeg_unchecked(
         err.emit_message = Some(jpeg_emit_message);
         let mut progress: Box<jpeg::jpeg_progress_mgr> = Box::new(std::mem::zeroed());
         progress.progress_monitor = Some(jpeg_progress);
+        // The boxes keep their addresses when `d` moves: libjpeg's pointers stay good.
         let mut d = JpegDecoder {
             cinfo: Box::new(std::mem::zeroed()),
             err,
@@ -359,6 +364,24 @@ unsafe fn decode_jpeg_unchecked(
             limits,
         )?;
         same_size((c.image_width, c.image_height), header)?;
+        Ok(d)
+    }
+}
+
+/// # Safety
+/// Drives libjpeg over `data`, which outlives the decoder. Every pointer handed to libjpeg
+/// (the error manager, the scanline rows) points into buffers owned here and alive until
+/// `JpegDecoder` is dropped; row pointers never pass the end of `buf`'s capacity, and every
+/// byte below its length is written before the length is set.
+unsafe fn decode_jpeg_unchecked(
+    data: &[u8],
+    shrink: f64,
+    header: &Header,
+    limits: &Limits,
+) -> Result<Decoded, PipelineError> {
+    unsafe {
+        let mut d = open_jpeg(data, header, limits)?;
+        let c = &mut *d.cinfo;
         let progressive = jpeg::jpeg_has_multiple_scans(c) != 0;
         c.scale_num = 1;
         c.scale_denom = jpeg_scale(shrink, progressive);
@@ -394,7 +417,10 @@ unsafe fn decode_jpeg_unchecked(
             c.output_components as usize,
         );
         let stride = width as usize * channels;
-        let mut buf = vec![0u8; stride * height as usize];
+        let size = stride * height as usize;
+        // Not zeroed first: libjpeg writes every row (a truncated file's in grey, with a
+        // warning), and zeroing a photo-sized buffer cost 2% of a 1920 px re-encode.
+        let mut buf: Vec<u8> = Vec::with_capacity(size);
         while c.output_scanline < height {
             let start = c.output_scanline as usize;
             let count = (height as usize - start).min(8);
@@ -406,6 +432,10 @@ unsafe fn decode_jpeg_unchecked(
                 break;
             }
         }
+        // Rows libjpeg did not reach (it suspends only on a source that can): zeros.
+        let written = c.output_scanline as usize * stride;
+        std::ptr::write_bytes(buf.as_mut_ptr().add(written), 0, size - written);
+        buf.set_len(size);
         if partial.is_some() {
             jpeg::jpeg_finish_output(c);
             jpeg::jpeg_abort_decompress(c);
@@ -426,6 +456,126 @@ unsafe fn decode_jpeg_unchecked(
             pixels,
             icc: icc.filter(|p| !is_srgb(p)),
         })
+    }
+}
+
+/// A plain YCbCr JPEG's own samples as 4:2:0 planes, for a JPEG re-encode that moves no
+/// pixel (see `planes`). `None` for any file that needs its pixels converted first: a
+/// profile other than sRGB, grey, RGB, CMYK, or a sampling other than 4:2:0, 4:2:2, 4:4:0
+/// and 4:4:4; [`decode`] reads those.
+pub fn jpeg_planes(
+    bytes: &[u8],
+    header: &Header,
+    limits: &Limits,
+) -> Result<Option<YccPlanes>, PipelineError> {
+    // SAFETY: see `jpeg_planes_unchecked`.
+    guarded(|| unsafe { jpeg_planes_unchecked(bytes, header, limits) })
+}
+
+/// # Safety
+/// As `decode_jpeg_unchecked`: `data` outlives the decoder; the row pointers of each
+/// `jpeg_read_raw_data` call point at rows inside that component's buffer, which holds
+/// every row of every iMCU row libjpeg writes.
+unsafe fn jpeg_planes_unchecked(
+    data: &[u8],
+    header: &Header,
+    limits: &Limits,
+) -> Result<Option<YccPlanes>, PipelineError> {
+    unsafe {
+        let mut d = open_jpeg(data, header, limits)?;
+        let c = &mut *d.cinfo;
+        if c.jpeg_color_space != jpeg::J_COLOR_SPACE::JCS_YCbCr || c.num_components != 3 {
+            return Ok(None);
+        }
+        if read_icc_markers(&saved_markers(c)).is_some_and(|p| !is_srgb(&p)) {
+            return Ok(None);
+        }
+        let comps = std::slice::from_raw_parts(c.comp_info, 3);
+        let sampling = |i: usize| {
+            (
+                comps[i].h_samp_factor as usize,
+                comps[i].v_samp_factor as usize,
+            )
+        };
+        // Chroma 1x1 and luma 1 or 2 each way (4:4:4, 4:2:2, 4:4:0, 4:2:0: what cameras
+        // and encoders write); what 4:2:0 makes of the chroma, each way: keep or halve.
+        let luma = sampling(0);
+        let one_or_two = |n: usize| matches!(n, 1 | 2);
+        if sampling(1) != (1, 1)
+            || sampling(2) != (1, 1)
+            || !one_or_two(luma.0)
+            || !one_or_two(luma.1)
+        {
+            return Ok(None);
+        }
+        let (fx, fy) = (3 - luma.0, 3 - luma.1);
+        c.raw_data_out = 1;
+        jpeg::jpeg_start_decompress(c);
+        let comps = std::slice::from_raw_parts(c.comp_info, 3);
+        // libjpeg's own `total_iMCU_rows` and `downsampled_*` (private in the bindings).
+        let (w, h) = (c.image_width as usize, c.image_height as usize);
+        let imcu_rows = h.div_ceil(luma.1 * 8);
+        // Not zeroed: libjpeg writes every block row, and what lies past the last one
+        // (the rest of the last iMCU row) is zeroed below before anything reads it.
+        let mut bufs: [(Vec<u8>, usize, usize); 3] = std::array::from_fn(|i| {
+            let stride = comps[i].width_in_blocks as usize * 8;
+            let rows_per_imcu = comps[i].v_samp_factor as usize * 8;
+            (
+                Vec::with_capacity(stride * rows_per_imcu * imcu_rows),
+                stride,
+                rows_per_imcu,
+            )
+        });
+        let lines = c.max_v_samp_factor as u32 * 8;
+        let mut imcu = 0;
+        while c.output_scanline < c.output_height && imcu < imcu_rows {
+            let mut rows = [[std::ptr::null_mut::<u8>(); 16]; 3];
+            for ((buf, stride, n), rows) in bufs.iter_mut().zip(&mut rows) {
+                for (r, row) in rows.iter_mut().enumerate().take(*n) {
+                    *row = buf.as_mut_ptr().add((imcu * *n + r) * *stride);
+                }
+            }
+            let mut image = [
+                rows[0].as_mut_ptr(),
+                rows[1].as_mut_ptr(),
+                rows[2].as_mut_ptr(),
+            ];
+            if jpeg::jpeg_read_raw_data(c, image.as_mut_ptr(), lines) == 0 {
+                break;
+            }
+            imcu += 1;
+        }
+        jpeg::jpeg_finish_decompress(c);
+        if d.err.num_warnings > 0 {
+            return Err(PipelineError::decode("corrupt or truncated JPEG data"));
+        }
+        // libjpeg wrote each component's block rows of the iMCU rows it returned; the rest
+        // (past its last block row, or after an early stop) is zeroed, then cut away.
+        let comp_heights = [h, h.div_ceil(luma.1), h.div_ceil(luma.1)];
+        for ((buf, stride, n), comp_h) in bufs.iter_mut().zip(comp_heights) {
+            let size = imcu_rows * *n * *stride;
+            let written = (imcu * *n).min(super::planes::blocks(comp_h)) * *stride;
+            std::ptr::write_bytes(buf.as_mut_ptr().add(written), 0, size - written);
+            buf.set_len(size);
+        }
+        let half = (w.div_ceil(2), h.div_ceil(2));
+        let source_chroma = (w.div_ceil(luma.0), h.div_ceil(luma.1));
+        let [(y, ys, _), (cb, cs, _), (cr, _, _)] = bufs;
+        let chroma = |buf: Vec<u8>| {
+            let plane = Plane::from_decoded(buf, cs, source_chroma);
+            if (fx, fy) == (1, 1) {
+                plane
+            } else {
+                plane.halved((fx, fy), half)
+            }
+        };
+        Ok(Some(YccPlanes {
+            width: w as u32,
+            height: h as u32,
+            y: Plane::from_decoded(y, ys, (w, h)),
+            cb: chroma(cb),
+            cr: chroma(cr),
+        }))
     }
 }
 

@@ -9,6 +9,7 @@ use imgflex_core::Format;
 
 use super::error::PipelineError;
 use super::pixels::Pixels;
+use super::planes::YccPlanes;
 
 /// rav1e speed: 6 matches sharp's aom effort 4 in time on the corpus while staying within
 /// its bytes (measured in the pipeline prototype; see the README's development notes).
@@ -68,6 +69,40 @@ fn jpeg(px: Pixels, q: u8) -> Result<Vec<u8>, PipelineError> {
             .start_compress(Vec::with_capacity(px.data.len() / 8))
             .map_err(PipelineError::encode)?;
         c.write_scanlines(&px.data).map_err(PipelineError::encode)?;
+        c.finish().map_err(PipelineError::encode)
+    }))
+    .map_err(|_| PipelineError::encode("libjpeg failed"))?
+}
+
+/// A JPEG from a JPEG's own 4:2:0 planes (`decode::jpeg_planes`): the file [`encode`]
+/// writes from the same image in RGB, with the same settings, less the conversions.
+pub fn jpeg_from_planes(planes: YccPlanes, quality: Option<u8>) -> Result<Vec<u8>, PipelineError> {
+    catch_unwind(AssertUnwindSafe(|| -> Result<Vec<u8>, PipelineError> {
+        let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_YCbCr);
+        c.set_fastest_defaults();
+        c.set_size(planes.width as usize, planes.height as usize);
+        c.set_quality(f32::from(quality.unwrap_or(80)));
+        c.set_optimize_coding(true);
+        c.set_chroma_sampling_pixel_sizes((2, 2), (2, 2));
+        // After the defaults, which clear it.
+        c.set_raw_data_in(true);
+        let mut c = c
+            .start_compress(Vec::with_capacity(planes.y.data.len() / 6))
+            .map_err(PipelineError::encode)?;
+        let fits = c
+            .components()
+            .iter()
+            .zip([&planes.y, &planes.cb, &planes.cr])
+            .all(|(comp, p)| {
+                comp.width_in_blocks as usize * 8 == p.stride
+                    && comp.height_in_blocks as usize * 8 == p.rows
+            });
+        if !fits {
+            return Err(PipelineError::encode("planes not laid out as 4:2:0 blocks"));
+        }
+        if !c.write_raw_data(&[&planes.y.data, &planes.cb.data, &planes.cr.data]) {
+            return Err(PipelineError::encode("libjpeg took no raw rows"));
+        }
         c.finish().map_err(PipelineError::encode)
     }))
     .map_err(|_| PipelineError::encode("libjpeg failed"))?

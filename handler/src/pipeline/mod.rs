@@ -3,8 +3,9 @@
 //!
 //! decode (at reduced size when the target allows) ▶ place a `g=auto` crop by saliency ▶
 //! resize + crop (Lanczos3, premultiplied alpha) ▶ orient ▶ to sRGB ▶ letterbox ▶ flatten for
-//! JPEG ▶ encode. An animated WebP output (`anim=1`) runs every frame from the resize on
-//! through the same plan, the crop chosen on the first.
+//! JPEG ▶ encode. A JPEG re-encoded at its own size skips all but decode and encode,
+//! which hand over its YCbCr planes. An animated WebP output (`anim=1`) runs every frame
+//! from the resize on through the same plan, the crop chosen on the first.
 
 mod acceleration;
 mod animation;
@@ -17,6 +18,7 @@ mod error;
 pub mod geometry;
 mod limits;
 mod pixels;
+mod planes;
 
 use imgflex_core::{Fit, Format, Gravity, TransformSpec};
 
@@ -102,6 +104,20 @@ pub fn transform(
 
     // Plan in the displayed orientation; decode and resize in the stored one, where the
     // crop is mapped back (orienting the small result afterwards is the cheap direction).
+    if unchanged_jpeg(&header, &plan, spec)
+        && let Some(planes) = decode::jpeg_planes(bytes, &header, limits)?
+    {
+        let (width, height) = (planes.width, planes.height);
+        return Ok(Output {
+            bytes: encode::jpeg_from_planes(planes, spec.quality)?,
+            format: Format::Jpeg,
+            width,
+            height,
+            window: None,
+            frames: 1,
+        });
+    }
+
     let resize_stored = stored(plan.resize, header.orientation);
     let decoded = decode::decode(bytes, &header, Some(resize_stored), limits)?;
     let px = decoded.pixels.drop_opaque_alpha();
@@ -117,6 +133,21 @@ pub fn transform(
         window,
         frames: 1,
     })
+}
+
+/// A JPEG re-encoded to JPEG with every pixel where it was: no resize, crop, orientation
+/// or letterbox (a `hero` of a photo no wider than 1920, a change of `q`). Only the
+/// quantisation changes, so the decoder's YCbCr planes can go straight to the encoder.
+fn unchanged_jpeg(header: &Header, plan: &geometry::Plan, spec: &TransformSpec) -> bool {
+    let size = (header.width, header.height);
+    let crop = &plan.crop;
+    header.format == SourceFormat::Jpeg
+        && spec.format == Format::Jpeg
+        && !(2..=8).contains(&header.orientation)
+        && plan.resize == size
+        && plan.canvas == size
+        && plan.offset == (0, 0)
+        && (crop.x, crop.y, crop.width, crop.height) == (0, 0, size.0, size.1)
 }
 
 /// A displayed size in the stored orientation.
@@ -319,4 +350,125 @@ pub fn decode_full(bytes: &[u8], limits: &Limits) -> Result<Pixels, PipelineErro
         to_srgb(&mut px, &icc);
     }
     Ok(px)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A busy test card (gradients, a ramp of colours, fine stripes) as a JPEG with its
+    /// chroma at `(h, v)` luma pixels a sample.
+    fn jpeg_of(width: u32, height: u32, (h, v): (u8, u8)) -> Vec<u8> {
+        let (w, ht) = (width as usize, height as usize);
+        let mut rgb = Vec::with_capacity(w * ht * 3);
+        for y in 0..ht {
+            for x in 0..w {
+                let stripe = if (x / 3 + y / 2) % 2 == 0 { 40 } else { 0 };
+                rgb.extend_from_slice(&[
+                    (x * 255 / w.max(1)) as u8,
+                    (y * 255 / ht.max(1)) as u8,
+                    (((x + y) * 7) % 200) as u8 + stripe,
+                ]);
+            }
+        }
+        let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+        c.set_size(w, ht);
+        c.set_quality(95.0);
+        c.set_chroma_sampling_pixel_sizes((h, v), (h, v));
+        let mut c = c.start_compress(Vec::new()).unwrap();
+        c.write_scanlines(&rgb).unwrap();
+        c.finish().unwrap()
+    }
+
+    fn psnr(a: &Pixels, b: &Pixels) -> f64 {
+        assert_eq!(
+            (a.width, a.height, a.channels),
+            (b.width, b.height, b.channels)
+        );
+        let mse = a
+            .data
+            .iter()
+            .zip(&b.data)
+            .map(|(&p, &q)| (f64::from(p) - f64::from(q)).powi(2))
+            .sum::<f64>()
+            / a.data.len() as f64;
+        10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10()
+    }
+
+    #[test]
+    fn a_jpegs_planes_reencode_as_its_pixels_would_at_every_sampling_and_size() {
+        // Odd sizes leave part-blocks and part-MCUs at the right and bottom, where a plane
+        // laid out wrong would shear or smear; each sampling takes its own chroma route
+        // (kept, halved across, down, or both). The planes' output must be as close to the
+        // source as the RGB route's, which converts both ways.
+        let limits = Limits::default();
+        for sampling in [(2, 2), (2, 1), (1, 2), (1, 1)] {
+            for (w, h) in [(37, 29), (16, 16), (1, 1), (203, 9), (8, 40)] {
+                let src = jpeg_of(w, h, sampling);
+                let header = probe(&src, &limits).unwrap();
+                let planes = decode::jpeg_planes(&src, &header, &limits)
+                    .unwrap()
+                    .unwrap();
+                let ours = encode::jpeg_from_planes(planes, Some(90)).unwrap();
+                let source = decode_full(&src, &limits).unwrap();
+                let rgb = encode::encode(source.clone(), Format::Jpeg, Some(90)).unwrap();
+                let ours = decode_full(&ours, &limits).unwrap();
+                let rgb = decode_full(&rgb, &limits).unwrap();
+                let (p, q) = (psnr(&ours, &source), psnr(&rgb, &source));
+                assert!(
+                    p > 20.0 && p > q - 0.5,
+                    "{sampling:?} {w}x{h}: planes {p:.1} dB, RGB route {q:.1} dB"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_plain_ycbcr_jpegs_hand_over_planes() {
+        let limits = Limits::default();
+        let planes = |bytes: &[u8]| {
+            let header = probe(bytes, &limits).unwrap();
+            decode::jpeg_planes(bytes, &header, &limits)
+                .unwrap()
+                .is_some()
+        };
+        assert!(planes(&jpeg_of(40, 30, (2, 2))));
+        // Grey: one component, already no conversion.
+        let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_GRAYSCALE);
+        c.set_size(16, 16);
+        let mut c = c.start_compress(Vec::new()).unwrap();
+        c.write_scanlines(&[128u8; 256]).unwrap();
+        assert!(!planes(&c.finish().unwrap()));
+        // Stored as RGB (no YCbCr transform): its samples are not YCbCr.
+        let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+        c.set_size(16, 16);
+        c.set_color_space(mozjpeg::ColorSpace::JCS_RGB);
+        let mut c = c.start_compress(Vec::new()).unwrap();
+        c.write_scanlines(&[90u8; 16 * 16 * 3]).unwrap();
+        assert!(!planes(&c.finish().unwrap()));
+        // 4:1:1 (chroma a quarter across): not a sampling the planes take.
+        assert!(!planes(&jpeg_of(64, 16, (4, 1))));
+    }
+
+    #[test]
+    fn a_cut_jpeg_is_refused_on_the_planes_route_too() {
+        // An upload that died two thirds in: libjpeg paints the rest grey and warns; the
+        // planes reader counts the warning as the pixel decoder does, a 422, not an image
+        // half grey.
+        let limits = Limits::default();
+        let whole = jpeg_of(203, 90, (2, 2));
+        let cut = &whole[..whole.len() * 2 / 3];
+        let imgflex_core::Route::Variant(v) = imgflex_core::route_target(
+            "/x.jpg?fm=jpeg&q=70",
+            None,
+            &imgflex_core::Policy::default(),
+        )
+        .unwrap() else {
+            panic!("not a variant")
+        };
+        let spec = v.spec;
+        assert!(transform(&whole, &spec, &limits).is_ok());
+        let err = transform(cut, &spec, &limits).unwrap_err();
+        assert_eq!(err.status(), 422, "{err}");
+    }
 }
