@@ -551,7 +551,8 @@ unsafe fn jpeg_planes_unchecked(
         }
         // libjpeg wrote each component's block rows of the iMCU rows it returned; the rest
         // (past its last block row, or after an early stop) is zeroed, then cut away.
-        let comp_heights = [h, h.div_ceil(luma.1), h.div_ceil(luma.1)];
+        let source_chroma = (w.div_ceil(luma.0), h.div_ceil(luma.1));
+        let comp_heights = [h, source_chroma.1, source_chroma.1];
         for ((buf, stride, n), comp_h) in bufs.iter_mut().zip(comp_heights) {
             let size = imcu_rows * *n * *stride;
             let written = (imcu * *n).min(super::planes::blocks(comp_h)) * *stride;
@@ -559,7 +560,6 @@ unsafe fn jpeg_planes_unchecked(
             buf.set_len(size);
         }
         let half = (w.div_ceil(2), h.div_ceil(2));
-        let source_chroma = (w.div_ceil(luma.0), h.div_ceil(luma.1));
         let [(y, ys, _), (cb, cs, _), (cr, _, _)] = bufs;
         let chroma = |buf: Vec<u8>| {
             let plane = Plane::from_decoded(buf, cs, source_chroma);

@@ -55,16 +55,7 @@ fn jpeg(px: Pixels, q: u8) -> Result<Vec<u8>, PipelineError> {
         } else {
             mozjpeg::ColorSpace::JCS_RGB
         };
-        let mut c = mozjpeg::Compress::new(space);
-        // libjpeg-turbo-like settings (no trellis, baseline), as libvips uses the mozjpeg
-        // library unless told otherwise; Huffman tables optimised per image.
-        c.set_fastest_defaults();
-        c.set_size(px.width as usize, px.height as usize);
-        c.set_quality(f32::from(q));
-        c.set_optimize_coding(true);
-        if px.channels != 1 {
-            c.set_chroma_sampling_pixel_sizes((2, 2), (2, 2));
-        }
+        let c = jpeg_compressor(space, (px.width, px.height), q);
         let mut c = c
             .start_compress(Vec::with_capacity(px.data.len() / 8))
             .map_err(PipelineError::encode)?;
@@ -74,16 +65,30 @@ fn jpeg(px: Pixels, q: u8) -> Result<Vec<u8>, PipelineError> {
     .map_err(|_| PipelineError::encode("libjpeg failed"))?
 }
 
+/// The one set of JPEG settings both writers use: libjpeg-turbo-like (no trellis,
+/// baseline), as libvips uses the mozjpeg library unless told otherwise; Huffman tables
+/// optimised per image; colour at 4:2:0.
+fn jpeg_compressor(space: mozjpeg::ColorSpace, (w, h): (u32, u32), q: u8) -> mozjpeg::Compress {
+    let mut c = mozjpeg::Compress::new(space);
+    c.set_fastest_defaults();
+    c.set_size(w as usize, h as usize);
+    c.set_quality(f32::from(q));
+    c.set_optimize_coding(true);
+    if space != mozjpeg::ColorSpace::JCS_GRAYSCALE {
+        c.set_chroma_sampling_pixel_sizes((2, 2), (2, 2));
+    }
+    c
+}
+
 /// A JPEG from a JPEG's own 4:2:0 planes (`decode::jpeg_planes`): the file [`encode`]
 /// writes from the same image in RGB, with the same settings, less the conversions.
 pub fn jpeg_from_planes(planes: YccPlanes, quality: Option<u8>) -> Result<Vec<u8>, PipelineError> {
     catch_unwind(AssertUnwindSafe(|| -> Result<Vec<u8>, PipelineError> {
-        let mut c = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_YCbCr);
-        c.set_fastest_defaults();
-        c.set_size(planes.width as usize, planes.height as usize);
-        c.set_quality(f32::from(quality.unwrap_or(80)));
-        c.set_optimize_coding(true);
-        c.set_chroma_sampling_pixel_sizes((2, 2), (2, 2));
+        let mut c = jpeg_compressor(
+            mozjpeg::ColorSpace::JCS_YCbCr,
+            (planes.width, planes.height),
+            quality.unwrap_or(80),
+        );
         // After the defaults, which clear it.
         c.set_raw_data_in(true);
         let mut c = c

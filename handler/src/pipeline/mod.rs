@@ -102,8 +102,6 @@ pub fn transform(
         return animated(bytes, &header, plan, timeline, spec, limits);
     }
 
-    // Plan in the displayed orientation; decode and resize in the stored one, where the
-    // crop is mapped back (orienting the small result afterwards is the cheap direction).
     if unchanged_jpeg(&header, &plan, spec)
         && let Some(planes) = decode::jpeg_planes(bytes, &header, limits)?
     {
@@ -118,6 +116,8 @@ pub fn transform(
         });
     }
 
+    // Plan in the displayed orientation; decode and resize in the stored one, where the
+    // crop is mapped back (orienting the small result afterwards is the cheap direction).
     let resize_stored = stored(plan.resize, header.orientation);
     let decoded = decode::decode(bytes, &header, Some(resize_stored), limits)?;
     let px = decoded.pixels.drop_opaque_alpha();

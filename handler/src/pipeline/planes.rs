@@ -46,15 +46,7 @@ impl Plane {
         let rows = blocks(height);
         debug_assert!(stride == blocks(width) && data.len() >= stride * rows);
         data.truncate(stride * rows);
-        let mut plane = Plane {
-            width,
-            height,
-            stride,
-            rows,
-            data,
-        };
-        plane.pad();
-        plane
+        Plane::padded(data, (width, height), (stride, rows))
     }
 
     /// This plane halved horizontally (`fx` 2) and/or vertically (`fy` 2) onto `width` x
@@ -97,6 +89,16 @@ impl Plane {
                 }
             }
         }
+        Plane::padded(data, (width, height), (stride, rows))
+    }
+
+    /// `width` x `height` samples laid out `stride` x `rows`, the padding made the edge
+    /// repeated.
+    fn padded(
+        data: Vec<u8>,
+        (width, height): (usize, usize),
+        (stride, rows): (usize, usize),
+    ) -> Plane {
         let mut plane = Plane {
             width,
             height,
