@@ -2,7 +2,7 @@
 // sharp's side of imgflex bench's `anim` op: every frame of an animated GIF or WebP kept,
 // resized to 400 wide (enlarging, sharp's default) and written as an animated WebP q75, as
 // `imgflex bench --ops anim` runs `w=400&fm=webp&q=75&anim=1&enlarge=1`. Stills are skipped,
-// as the bench skips them. Same method as ../shared/bench/sharp_bench.js: single-threaded
+// as the bench skips them. Same method as ../shared/bench/sharp_bench.js (timing.js here): single-threaded
 // (sharp.concurrency(1), UV_THREADPOOL_SIZE=1), no operation cache, input in memory, median
 // of REPS after one warm-up. With OUT_DIR, each output is written as NAME.anim.webp, the
 // name `imgflex bench --reference OUT_DIR` compares with (the mean SSIM of the frames).
@@ -20,9 +20,8 @@ if (!sharpDir || !corpus) {
   console.error('usage: sharp-anim.js SHARP_DIR CORPUS [REPS [OUT_DIR]]');
   process.exit(2);
 }
-const sharp = require(path.resolve(sharpDir, 'node_modules', 'sharp'));
-sharp.concurrency(1);
-sharp.cache(false);
+const { loadSharp, timed } = require('./timing');
+const sharp = loadSharp(sharpDir);
 const reps = parseInt(repsArg || '9', 10);
 
 function run(buf) {
@@ -38,18 +37,11 @@ function run(buf) {
     const buf = fs.readFileSync(path.join(corpus, name));
     const pages = (await sharp(buf).metadata()).pages || 1;
     if (pages < 2) continue;
-    let out = await run(buf);
-    const times = [];
-    for (let i = 0; i < reps; i++) {
-      const t0 = process.hrtime.bigint();
-      out = await run(buf);
-      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-    times.sort((a, b) => a - b);
+    const { out, medianMs } = await timed(() => run(buf), reps);
     const info = out.info;
     if (outDir) fs.writeFileSync(path.join(outDir, `${name}.anim.webp`), out.data);
     rows.push({
-      image: name, op: 'anim', median_ms: times[times.length >> 1], out_bytes: out.data.length,
+      image: name, op: 'anim', median_ms: medianMs, out_bytes: out.data.length,
       // An animation's height is its stacked pages' in libvips: one frame's is pageHeight.
       out_w: info.width, out_h: info.pageHeight || info.height, frames: info.pages || pages,
     });

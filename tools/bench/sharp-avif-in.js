@@ -3,7 +3,7 @@
 // 50, 4:2:0, 8-bit, effort 4; untimed) into AVIF_DIR, then times sharp's thumb, card and
 // decode-only on those files. `imgflex bench --corpus AVIF_DIR --ops thumb,card,decode-only`
 // times imgflex on the same bytes, and ../shared/bench/compare.py pairs the rows.
-// Same method as ../shared/bench/sharp_bench.js: single-threaded (sharp.concurrency(1),
+// Same method as ../shared/bench/sharp_bench.js (timing.js here): single-threaded (sharp.concurrency(1),
 // UV_THREADPOOL_SIZE=1), no operation cache, input in memory, median of REPS after one
 // warm-up. sharp decodes AVIF with libheif (aom's decoder in its prebuilt libvips).
 //
@@ -18,9 +18,8 @@ if (!sharpDir || !corpus || !avifDir) {
   console.error('usage: sharp-avif-in.js SHARP_DIR CORPUS AVIF_DIR [REPS]');
   process.exit(2);
 }
-const sharp = require(path.resolve(sharpDir, 'node_modules', 'sharp'));
-sharp.concurrency(1);
-sharp.cache(false);
+const { loadSharp, timed } = require('./timing');
+const sharp = loadSharp(sharpDir);
 const reps = parseInt(repsArg || '7', 10);
 
 // The ops of ../shared/bench/README.md that read the whole source (imgflex's queries in
@@ -43,16 +42,9 @@ const OPS = {
     }
     const buf = fs.readFileSync(target);
     for (const [op, pipeline] of Object.entries(OPS)) {
-      let out = await pipeline(buf).toBuffer({ resolveWithObject: true });
-      const times = [];
-      for (let i = 0; i < reps; i++) {
-        const t0 = process.hrtime.bigint();
-        out = await pipeline(buf).toBuffer({ resolveWithObject: true });
-        times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      }
-      times.sort((a, b) => a - b);
+      const { out, medianMs } = await timed(() => pipeline(buf).toBuffer({ resolveWithObject: true }), reps);
       rows.push({
-        image: avifName, op, median_ms: times[times.length >> 1], out_bytes: out.data.length,
+        image: avifName, op, median_ms: medianMs, out_bytes: out.data.length,
         out_w: out.info.width, out_h: out.info.height,
       });
       console.error(avifName, op, rows[rows.length - 1].median_ms.toFixed(1), 'ms');

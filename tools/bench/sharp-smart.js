@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // sharp's side of imgflex bench's `smart` op: card (800x600 cover, WebP q75) with the crop
 // placed by libvips' attention strategy, as `imgflex bench --ops smart` runs it with g=auto.
-// Same method as ../shared/bench/sharp_bench.js: single-threaded (sharp.concurrency(1),
+// Same method as ../shared/bench/sharp_bench.js (timing.js here): single-threaded (sharp.concurrency(1),
 // UV_THREADPOOL_SIZE=1), no operation cache, input in memory, median of REPS after one
 // warm-up. Each row also carries the window libvips chose (cropOffsetLeft/Top, in the
 // resized image), which tools/bench/smart-iou.py compares with imgflex's windows.
@@ -17,9 +17,8 @@ if (!sharpDir || !corpus) {
   console.error('usage: sharp-smart.js SHARP_DIR CORPUS [REPS]');
   process.exit(2);
 }
-const sharp = require(path.resolve(sharpDir, 'node_modules', 'sharp'));
-sharp.concurrency(1);
-sharp.cache(false);
+const { loadSharp, timed } = require('./timing');
+const sharp = loadSharp(sharpDir);
 const reps = parseInt(repsArg || '9', 10);
 
 function run(buf) {
@@ -33,19 +32,12 @@ function run(buf) {
   const rows = [];
   for (const name of fs.readdirSync(corpus).filter((n) => /\.(jpe?g|png|webp|gif)$/i.test(n)).sort()) {
     const buf = fs.readFileSync(path.join(corpus, name));
-    let out = await run(buf);
-    const times = [];
-    for (let i = 0; i < reps; i++) {
-      const t0 = process.hrtime.bigint();
-      out = await run(buf);
-      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-    times.sort((a, b) => a - b);
+    const { out, medianMs } = await timed(() => run(buf), reps);
     const info = out.info;
     // sharp reports the offsets as the negated position of the window.
     const left = Math.abs(info.cropOffsetLeft || 0), top = Math.abs(info.cropOffsetTop || 0);
     rows.push({
-      image: name, op: 'smart', median_ms: times[times.length >> 1], out_bytes: out.data.length,
+      image: name, op: 'smart', median_ms: medianMs, out_bytes: out.data.length,
       out_w: info.width, out_h: info.height, window: [left, top, info.width, info.height],
     });
     console.error(name, rows[rows.length - 1].median_ms.toFixed(1), 'ms', rows[rows.length - 1].window);
