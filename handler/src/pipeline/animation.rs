@@ -149,6 +149,11 @@ fn gif_frames(
 
 // ------------------------------------------------------------------------------ WebP
 
+/// How many frames a WebP holds, from its container: 1 for a still.
+pub(crate) fn webp_frame_count(bytes: &[u8]) -> Result<u32, PipelineError> {
+    Ok(WebpFrames::new(bytes)?.map_or(1, |frames| frames.info.frame_count))
+}
+
 /// libwebp's animation decoder: it composites (blend and dispose) and hands out canvases.
 /// It reads the file in place, so it borrows it.
 struct WebpFrames<'a> {

@@ -20,7 +20,6 @@ use super::colour::{cmyk_to_rgb, is_srgb};
 use super::error::PipelineError;
 use super::limits::Limits;
 use super::pixels::Pixels;
-use super::planes::{Plane, YccPlanes};
 
 /// The most scans a progressive JPEG may have. Encoders write 10 or so (mozjpeg's richest
 /// script, 12; cjpeg refuses to write more than 100); each scan walks every block again
@@ -239,7 +238,7 @@ fn jpeg_scale(shrink: f64, progressive: bool) -> u32 {
 
 /// libjpeg reports fatal errors through `error_exit`, which must not return: unwind back to
 /// the `catch_unwind` in `decode_jpeg` (the `C-unwind` ABI makes that defined).
-extern "C-unwind" fn jpeg_error_exit(cinfo: &mut jpeg::jpeg_common_struct) {
+pub(super) extern "C-unwind" fn jpeg_error_exit(cinfo: &mut jpeg::jpeg_common_struct) {
     // SAFETY: libjpeg calls this with the `err` pointer it was given, which points at our
     // live `jpeg_error_mgr` for the whole decode.
     let code = unsafe { cinfo.err.as_ref().map_or(-1, |e| e.msg_code) };
@@ -269,7 +268,7 @@ extern "C-unwind" fn jpeg_progress(cinfo: &mut jpeg::jpeg_common_struct) {
 /// Warnings (level -1: corrupt data, premature end) are counted and make the decode fail,
 /// as sharp's default `failOn: 'warning'` does: a truncated file is an error, not an image
 /// half grey. Trace messages (level > 0) are ignored.
-extern "C-unwind" fn jpeg_emit_message(
+pub(super) extern "C-unwind" fn jpeg_emit_message(
     cinfo: &mut jpeg::jpeg_common_struct,
     level: std::os::raw::c_int,
 ) {
@@ -459,123 +458,112 @@ unsafe fn decode_jpeg_unchecked(
     }
 }
 
-/// A plain YCbCr JPEG's own samples as 4:2:0 planes, for a JPEG re-encode that moves no
-/// pixel (see `planes`). `None` for any file that needs its pixels converted first: a
-/// profile other than sRGB, grey, RGB, CMYK, or a sampling other than 4:2:0, 4:2:2, 4:4:0
-/// and 4:4:4; [`decode`] reads those.
-pub fn jpeg_planes(
+/// The quantised DCT coefficients of a plain YCbCr JPEG (chroma 1x1, luma 1 or 2 each
+/// way: 4:2:0, 4:2:2, 4:4:0, 4:4:4) or a grey one, with no profile or an sRGB one, as
+/// `jpeg_read_coefficients` holds them: what a re-encode that moves no pixel requantises
+/// (`coefficients`). The arrays live in the decoder, owned here.
+pub(super) struct JpegCoefficients {
+    decoder: JpegDecoder,
+    arrays: *mut *mut jpeg::jvirt_barray_control,
+    /// One component (grey) rather than three (YCbCr).
+    pub grey: bool,
+    /// The luma's sampling factors, across and down: how many luma blocks a chroma block
+    /// spans each way (1 or 2; (1, 1) for grey).
+    pub luma: (usize, usize),
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One component of [`JpegCoefficients`]: its quantisation table (natural order) and its
+/// rows of blocks, `width_in_blocks` each.
+pub(super) struct ComponentBlocks<'a> {
+    pub table: [u16; 64],
+    pub rows: Vec<&'a [[i16; 64]]>,
+}
+
+/// `None` for a file whose coefficients are not of a layout the requantiser takes (RGB,
+/// CMYK, 4:1:1 and other samplings, a profile to convert from); [`decode`] reads those. A
+/// truncated or corrupt file is an error.
+pub(super) fn jpeg_coefficients(
     bytes: &[u8],
     header: &Header,
     limits: &Limits,
-) -> Result<Option<YccPlanes>, PipelineError> {
-    // SAFETY: see `jpeg_planes_unchecked`.
-    guarded(|| unsafe { jpeg_planes_unchecked(bytes, header, limits) })
-}
-
-/// # Safety
-/// As `decode_jpeg_unchecked`: `data` outlives the decoder; the row pointers of each
-/// `jpeg_read_raw_data` call point at rows inside that component's buffer, which holds
-/// every row of every iMCU row libjpeg writes.
-unsafe fn jpeg_planes_unchecked(
-    data: &[u8],
-    header: &Header,
-    limits: &Limits,
-) -> Result<Option<YccPlanes>, PipelineError> {
-    unsafe {
-        let mut d = open_jpeg(data, header, limits)?;
+) -> Result<Option<JpegCoefficients>, PipelineError> {
+    // SAFETY: `open_jpeg`'s contract: `bytes` outlives the decoder (the caller's borrow
+    // spans every use of the result), and this runs inside `guarded`.
+    guarded(|| unsafe {
+        let mut d = open_jpeg(bytes, header, limits)?;
         let c = &mut *d.cinfo;
-        if c.jpeg_color_space != jpeg::J_COLOR_SPACE::JCS_YCbCr || c.num_components != 3 {
-            return Ok(None);
-        }
+        let n = usize::try_from(c.num_components).unwrap_or(0);
+        let sampling: Vec<(i32, i32)> = std::slice::from_raw_parts(c.comp_info, n)
+            .iter()
+            .map(|comp| (comp.h_samp_factor, comp.v_samp_factor))
+            .collect();
+        use jpeg::J_COLOR_SPACE::{JCS_GRAYSCALE, JCS_YCbCr};
+        let (grey, luma) = match (c.jpeg_color_space, sampling.as_slice()) {
+            (JCS_GRAYSCALE, [(1, 1)]) => (true, (1, 1)),
+            (JCS_YCbCr, [(h @ 1..=2, v @ 1..=2), (1, 1), (1, 1)]) => {
+                (false, (*h as usize, *v as usize))
+            }
+            _ => return Ok(None),
+        };
         if read_icc_markers(&saved_markers(c)).is_some_and(|p| !is_srgb(&p)) {
             return Ok(None);
         }
-        let comps = std::slice::from_raw_parts(c.comp_info, 3);
-        let sampling = |i: usize| {
-            (
-                comps[i].h_samp_factor as usize,
-                comps[i].v_samp_factor as usize,
-            )
-        };
-        // Chroma 1x1 and luma 1 or 2 each way (4:4:4, 4:2:2, 4:4:0, 4:2:0: what cameras
-        // and encoders write); what 4:2:0 makes of the chroma, each way: keep or halve.
-        let luma = sampling(0);
-        let one_or_two = |n: usize| matches!(n, 1 | 2);
-        if sampling(1) != (1, 1)
-            || sampling(2) != (1, 1)
-            || !one_or_two(luma.0)
-            || !one_or_two(luma.1)
-        {
-            return Ok(None);
-        }
-        let (fx, fy) = (3 - luma.0, 3 - luma.1);
-        c.raw_data_out = 1;
-        jpeg::jpeg_start_decompress(c);
-        let comps = std::slice::from_raw_parts(c.comp_info, 3);
-        // libjpeg's own `total_iMCU_rows` and `downsampled_*` (private in the bindings).
-        let (w, h) = (c.image_width as usize, c.image_height as usize);
-        let imcu_rows = h.div_ceil(luma.1 * 8);
-        // Not zeroed: libjpeg writes every block row, and what lies past the last one
-        // (the rest of the last iMCU row) is zeroed below before anything reads it.
-        let mut bufs: [(Vec<u8>, usize, usize); 3] = std::array::from_fn(|i| {
-            let stride = comps[i].width_in_blocks as usize * 8;
-            let rows_per_imcu = comps[i].v_samp_factor as usize * 8;
-            (
-                Vec::with_capacity(stride * rows_per_imcu * imcu_rows),
-                stride,
-                rows_per_imcu,
-            )
-        });
-        let lines = c.max_v_samp_factor as u32 * 8;
-        let mut imcu = 0;
-        while c.output_scanline < c.output_height && imcu < imcu_rows {
-            let mut rows = [[std::ptr::null_mut::<u8>(); 16]; 3];
-            for ((buf, stride, n), rows) in bufs.iter_mut().zip(&mut rows) {
-                for (r, row) in rows.iter_mut().enumerate().take(*n) {
-                    *row = buf.as_mut_ptr().add((imcu * *n + r) * *stride);
-                }
-            }
-            let mut image = [
-                rows[0].as_mut_ptr(),
-                rows[1].as_mut_ptr(),
-                rows[2].as_mut_ptr(),
-            ];
-            if jpeg::jpeg_read_raw_data(c, image.as_mut_ptr(), lines) == 0 {
-                break;
-            }
-            imcu += 1;
-        }
-        jpeg::jpeg_finish_decompress(c);
-        if d.err.num_warnings > 0 {
+        let arrays = jpeg::jpeg_read_coefficients(c);
+        // A cut file reads as zeros past the cut, with a warning: refused, as every
+        // decoder here refuses it.
+        if d.err.num_warnings > 0 || arrays.is_null() {
             return Err(PipelineError::decode("corrupt or truncated JPEG data"));
         }
-        // libjpeg wrote each component's block rows of the iMCU rows it returned; the rest
-        // (past its last block row, or after an early stop) is zeroed, then cut away.
-        let source_chroma = (w.div_ceil(luma.0), h.div_ceil(luma.1));
-        let comp_heights = [h, source_chroma.1, source_chroma.1];
-        for ((buf, stride, n), comp_h) in bufs.iter_mut().zip(comp_heights) {
-            let size = imcu_rows * *n * *stride;
-            let written = (imcu * *n).min(super::planes::blocks(comp_h)) * *stride;
-            std::ptr::write_bytes(buf.as_mut_ptr().add(written), 0, size - written);
-            buf.set_len(size);
-        }
-        let half = (w.div_ceil(2), h.div_ceil(2));
-        let [(y, ys, _), (cb, cs, _), (cr, _, _)] = bufs;
-        let chroma = |buf: Vec<u8>| {
-            let plane = Plane::from_decoded(buf, cs, source_chroma);
-            if (fx, fy) == (1, 1) {
-                plane
-            } else {
-                plane.halved((fx, fy), half)
-            }
-        };
-        Ok(Some(YccPlanes {
-            width: w as u32,
-            height: h as u32,
-            y: Plane::from_decoded(y, ys, (w, h)),
-            cb: chroma(cb),
-            cr: chroma(cr),
+        let (width, height) = (c.image_width, c.image_height);
+        Ok(Some(JpegCoefficients {
+            decoder: d,
+            arrays,
+            grey,
+            luma,
+            width,
+            height,
         }))
+    })
+}
+
+impl JpegCoefficients {
+    /// Every component's table and blocks, in file order (Y, Cb, Cr, or the one grey).
+    pub(super) fn components(&mut self) -> Result<Vec<ComponentBlocks<'_>>, PipelineError> {
+        let c = &mut *self.decoder.cinfo;
+        let arrays = self.arrays;
+        let n = if self.grey { 1 } else { 3 };
+        // SAFETY: after `jpeg_read_coefficients`, `comp_info` has `n` entries, each with the
+        // table it was coded with (null refused) and one block array in `arrays` of
+        // `height_in_blocks` rows of at least `width_in_blocks` blocks, all read.
+        // `access_virt_barray` returns a pointer to the row asked for. libjpeg here has no
+        // backing store (jmemnobs: an array is wholly in memory or libjpeg fails), so a
+        // row never moves, and every row pointer stays good for as long as the decoder,
+        // which the returned borrow of `self` keeps alive and unchanged.
+        guarded(|| unsafe {
+            let access = (*c.common.mem)
+                .access_virt_barray
+                .ok_or_else(|| PipelineError::decode("libjpeg has no block access"))?;
+            let mut components = Vec::with_capacity(n);
+            for i in 0..n {
+                let comp = &*c.comp_info.add(i);
+                let table = comp
+                    .quant_table
+                    .as_ref()
+                    .ok_or_else(|| PipelineError::decode("a JPEG component with no table"))?
+                    .quantval;
+                let width = comp.width_in_blocks as usize;
+                let rows = (0..comp.height_in_blocks)
+                    .map(|row| {
+                        let rows = access(&mut c.common, *arrays.add(i), row, 1, 0);
+                        &*std::ptr::slice_from_raw_parts(*rows, width)
+                    })
+                    .collect();
+                components.push(ComponentBlocks { table, rows });
+            }
+            Ok(components)
+        })
     }
 }
 

@@ -6,10 +6,10 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use imgflex_core::Format;
+use mozjpeg_sys as jpeg;
 
 use super::error::PipelineError;
 use super::pixels::Pixels;
-use super::planes::YccPlanes;
 
 /// rav1e speed: 6 matches sharp's aom effort 4 in time on the corpus while staying within
 /// its bytes (measured in the pipeline prototype; see the README's development notes).
@@ -80,37 +80,174 @@ fn jpeg_compressor(space: mozjpeg::ColorSpace, (w, h): (u32, u32), q: u8) -> moz
     c
 }
 
-/// A JPEG from a JPEG's own 4:2:0 planes (`decode::jpeg_planes`): the file [`encode`]
-/// writes from the same image in RGB, with the same settings, less the conversions.
-pub fn jpeg_from_planes(planes: YccPlanes, quality: Option<u8>) -> Result<Vec<u8>, PipelineError> {
-    catch_unwind(AssertUnwindSafe(|| -> Result<Vec<u8>, PipelineError> {
-        let mut c = jpeg_compressor(
-            mozjpeg::ColorSpace::JCS_YCbCr,
-            (planes.width, planes.height),
-            quality.unwrap_or(80),
-        );
-        // After the defaults, which clear it.
-        c.set_raw_data_in(true);
-        let mut c = c
-            .start_compress(Vec::with_capacity(planes.y.data.len() / 6))
-            .map_err(PipelineError::encode)?;
-        let fits = c
-            .components()
-            .iter()
-            .zip([&planes.y, &planes.cb, &planes.cr])
-            .all(|(comp, p)| {
-                comp.width_in_blocks as usize * 8 == p.stride
-                    && comp.height_in_blocks as usize * 8 == p.rows
+/// libjpeg's compressor set up as [`jpeg_compressor`] sets up the mozjpeg crate's (the
+/// fastest profile, `q`, optimised Huffman, 4:2:0), for the writer that crate lacks:
+/// coefficients in (`jpeg_write_coefficients`), as `coefficients::requantised` needs. Its
+/// output goes to libjpeg's own growing buffer (`jpeg_mem_dest`), freed on drop.
+pub(super) struct CoefficientWriter {
+    cinfo: Box<jpeg::jpeg_compress_struct>,
+    err: Box<jpeg::jpeg_error_mgr>,
+    // Boxed: libjpeg keeps the addresses of both and writes them as the buffer grows.
+    dest: Box<(*mut u8, std::os::raw::c_ulong)>,
+}
+
+impl CoefficientWriter {
+    /// A writer of `size`, one component (`grey`) or three (YCbCr 4:2:0) at quality `q`.
+    pub(super) fn new(grey: bool, (w, h): (u32, u32), q: u8) -> Result<Self, PipelineError> {
+        use jpeg::J_COLOR_SPACE::{JCS_GRAYSCALE, JCS_YCbCr};
+        // SAFETY: the error manager and the destination are boxed, so the pointers libjpeg
+        // keeps stay good when the writer moves; a libjpeg error unwinds to the catch here.
+        catch_unwind(AssertUnwindSafe(|| unsafe {
+            let mut err: Box<jpeg::jpeg_error_mgr> = Box::new(std::mem::zeroed());
+            jpeg::jpeg_std_error(&mut err);
+            err.error_exit = Some(super::decode::jpeg_error_exit);
+            err.emit_message = Some(super::decode::jpeg_emit_message);
+            let mut wr = CoefficientWriter {
+                cinfo: Box::new(std::mem::zeroed()),
+                err,
+                dest: Box::new((std::ptr::null_mut(), 0)),
+            };
+            wr.cinfo.common.err = &mut *wr.err;
+            jpeg::jpeg_create_compress(&mut *wr.cinfo);
+            let c = &mut *wr.cinfo;
+            (c.in_color_space, c.input_components) = if grey {
+                (JCS_GRAYSCALE, 1)
+            } else {
+                (JCS_YCbCr, 3)
+            };
+            // What `set_fastest_defaults`, `set_size`, `set_quality` and
+            // `set_optimize_coding` do, in that order.
+            jpeg::jpeg_c_set_int_param(
+                c,
+                jpeg::J_INT_PARAM::JINT_COMPRESS_PROFILE,
+                jpeg::JCP_FASTEST as std::os::raw::c_int,
+            );
+            jpeg::jpeg_set_defaults(c);
+            c.image_width = w;
+            c.image_height = h;
+            jpeg::jpeg_set_quality(c, q.into(), 0);
+            c.optimize_coding = 1;
+            if !grey {
+                let comps = std::slice::from_raw_parts_mut(c.comp_info, 3);
+                for (comp, f) in comps.iter_mut().zip([2, 1, 1]) {
+                    (comp.h_samp_factor, comp.v_samp_factor) = (f, f);
+                }
+            }
+            let dest = &mut *wr.dest;
+            jpeg::jpeg_mem_dest(c, &mut dest.0, &mut dest.1);
+            wr
+        }))
+        .map_err(|_| PipelineError::encode("libjpeg could not start a JPEG"))
+    }
+
+    /// The quantisation table (natural order) component `i` will be written with.
+    pub(super) fn quant_table(&self, i: usize) -> Result<&[u16; 64], PipelineError> {
+        let c = &*self.cinfo;
+        let n = usize::try_from(c.num_components).unwrap_or(0);
+        if i >= n {
+            return Err(PipelineError::encode("no such JPEG component"));
+        }
+        // SAFETY: `comp_info` holds `num_components` entries after `jpeg_set_defaults`, and
+        // `jpeg_set_quality` filled the tables they select; both live as long as `c`.
+        unsafe {
+            let comp = &*c.comp_info.add(i);
+            let table = usize::try_from(comp.quant_tbl_no)
+                .ok()
+                .and_then(|t| c.quant_tbl_ptrs.get(t))
+                .copied()
+                .unwrap_or(std::ptr::null_mut());
+            table
+                .as_ref()
+                .map(|t| &t.quantval)
+                .ok_or_else(|| PipelineError::encode("no JPEG quantisation table"))
+        }
+    }
+
+    /// Blocks across and down of component `i` as libjpeg lays the file out (its
+    /// `initial_setup`: the component's share of the image, in whole blocks).
+    pub(super) fn blocks(&self, i: usize) -> (usize, usize) {
+        let c = &*self.cinfo;
+        let (w, h) = (c.image_width as usize, c.image_height as usize);
+        // The writer's own sampling: 4:2:0 chroma covers 16 pixels a block each way.
+        let span = if i == 0 || c.input_components == 1 {
+            8
+        } else {
+            16
+        };
+        (w.div_ceil(span), h.div_ceil(span))
+    }
+
+    /// Writes the file: `fill(i, row, blocks)` is handed every row of component `i`'s
+    /// blocks in turn (component by component, top to bottom) to set, already quantised
+    /// with this writer's tables; then they are entropy-coded.
+    pub(super) fn write(
+        mut self,
+        mut fill: impl FnMut(usize, usize, &mut [[i16; 64]]),
+    ) -> Result<Vec<u8>, PipelineError> {
+        let n = self.cinfo.input_components as usize;
+        let sizes: Vec<(usize, usize)> = (0..n).map(|i| self.blocks(i)).collect();
+        // SAFETY: the arrays are requested from this compressor's memory manager before
+        // `jpeg_write_coefficients` realises them, each as large as libjpeg will read it
+        // (rounded up to whole MCUs, as its own transcoder allocates), pre-zeroed so the
+        // rows past the image that it reads but `fill` is not asked for are defined. Rows
+        // are written in order, each pointer used before the next access. The buffer libjpeg
+        // filled is `dest.1` bytes long. libjpeg errors unwind to the catch here.
+        catch_unwind(AssertUnwindSafe(|| unsafe {
+            let c = &mut *self.cinfo;
+            let mem = &*c.common.mem;
+            let (Some(request), Some(access)) = (mem.request_virt_barray, mem.access_virt_barray)
+            else {
+                return Err(PipelineError::encode("libjpeg has no block arrays"));
+            };
+            let mut arrays = Vec::with_capacity(n);
+            for (i, &(across, down)) in sizes.iter().enumerate() {
+                let comp = &*c.comp_info.add(i);
+                let (h, v) = (comp.h_samp_factor as usize, comp.v_samp_factor as usize);
+                arrays.push(request(
+                    &mut c.common,
+                    jpeg::JPOOL_IMAGE,
+                    1,
+                    across.next_multiple_of(h) as u32,
+                    down.next_multiple_of(v) as u32,
+                    v as u32,
+                ));
+            }
+            jpeg::jpeg_write_coefficients(c, arrays.as_mut_ptr());
+            // libjpeg has now laid out its components: they must be what was allocated.
+            let laid_out = (0..n).all(|i| {
+                let comp = &*c.comp_info.add(i);
+                (
+                    comp.width_in_blocks as usize,
+                    comp.height_in_blocks as usize,
+                ) == sizes[i]
             });
-        if !fits {
-            return Err(PipelineError::encode("planes not laid out as 4:2:0 blocks"));
+            if !laid_out {
+                return Err(PipelineError::encode("JPEG components laid out otherwise"));
+            }
+            for (i, &(across, down)) in sizes.iter().enumerate() {
+                for row in 0..down {
+                    let rows = access(&mut c.common, arrays[i], row as u32, 1, 1);
+                    fill(i, row, std::slice::from_raw_parts_mut(*rows, across));
+                }
+            }
+            jpeg::jpeg_finish_compress(c);
+            Ok(std::slice::from_raw_parts(self.dest.0, self.dest.1 as usize).to_vec())
+        }))
+        .map_err(|_| PipelineError::encode("libjpeg could not write the coefficients"))?
+    }
+}
+
+impl Drop for CoefficientWriter {
+    fn drop(&mut self) {
+        // SAFETY: created by `jpeg_create_compress`, destroyed once; the buffer is libjpeg's
+        // `malloc` (or null, if nothing was written).
+        unsafe {
+            jpeg::jpeg_destroy_compress(&mut self.cinfo);
+            if !self.dest.0.is_null() {
+                libc::free(self.dest.0.cast());
+            }
         }
-        if !c.write_raw_data(&[&planes.y.data, &planes.cb.data, &planes.cr.data]) {
-            return Err(PipelineError::encode("libjpeg took no raw rows"));
-        }
-        c.finish().map_err(PipelineError::encode)
-    }))
-    .map_err(|_| PipelineError::encode("libjpeg failed"))?
+    }
 }
 
 fn webp(px: Pixels, q: u8) -> Result<Vec<u8>, PipelineError> {
