@@ -803,7 +803,11 @@ fn hostile_animations_are_refused_from_their_headers() {
     // which libwebp folds into one: the output is that one, as a still.
     let out = transform(&bytes, &s, &Limits::default()).unwrap();
     assert_eq!(out.frames, 1);
-    assert!(decode_animation(&out.bytes, &Limits::default()).unwrap().is_none());
+    assert!(
+        decode_animation(&out.bytes, &Limits::default())
+            .unwrap()
+            .is_none()
+    );
 
     // Hostile: an upload cut off in its third frame. The still (frame 1) is whole; the
     // animation is refused as corrupt (422), not served short.
@@ -870,7 +874,11 @@ fn a_gif_frame_off_its_screen_is_dropped_not_a_panic() {
     let out = transform(&bytes, &spec("off.gif", "anim=1&fm=webp&q=100"), &limits).unwrap();
     assert_eq!((out.width, out.height), (64, 64));
     let anim = decode_animation(&out.bytes, &limits).unwrap().unwrap();
-    assert_eq!(out.frames as usize, anim.frames.len(), "the frames the file holds");
+    assert_eq!(
+        out.frames as usize,
+        anim.frames.len(),
+        "the frames the file holds"
+    );
     let at = |frame: usize, x: usize, y: usize| {
         let px = &anim.frames[frame].0;
         let i = (y * px.width as usize + x) * px.channels as usize;
