@@ -37,22 +37,18 @@ pub(super) fn requantised(
     let writer =
         CoefficientWriter::new(grey, (source.width, source.height), quality.unwrap_or(80))?;
     let components = source.components()?;
-    // Per component: the source blocks one output block is made of, across and down.
-    // Chroma finer than 4:2:0 spans fewer luma blocks (`luma` is 1 that way).
-    let factors: Vec<(usize, usize)> = (0..components.len())
-        .map(|i| {
-            if i == 0 {
-                (1, 1)
-            } else {
-                (3 - luma.0, 3 - luma.1)
-            }
-        })
-        .collect();
     let mut maps = Vec::with_capacity(components.len());
     for (i, component) in components.iter().enumerate() {
+        // The source blocks one output block is made of, across and down: chroma finer
+        // than 4:2:0 spans fewer luma blocks (`luma` is 1 that way).
+        let factor = if i == 0 {
+            (1, 1)
+        } else {
+            (3 - luma.0, 3 - luma.1)
+        };
         // `jpeg_set_quality` writes entries of 1 and up; the `max` keeps the division total.
         let to = writer.quant_table(i)?.map(|t| t.max(1));
-        maps.push(Requantise::new(&component.table, &to, factors[i]));
+        maps.push(Requantise::new(&component.table, &to, factor));
     }
     writer
         .write(|i, row, out| maps[i].row(&components[i], row, out))

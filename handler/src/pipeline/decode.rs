@@ -237,8 +237,9 @@ fn jpeg_scale(shrink: f64, progressive: bool) -> u32 {
 }
 
 /// libjpeg reports fatal errors through `error_exit`, which must not return: unwind back to
-/// the `catch_unwind` in `decode_jpeg` (the `C-unwind` ABI makes that defined).
-pub(super) extern "C-unwind" fn jpeg_error_exit(cinfo: &mut jpeg::jpeg_common_struct) {
+/// the `catch_unwind` around the call sequence (`guarded`, or the JPEG writer's; the
+/// `C-unwind` ABI makes that defined).
+extern "C-unwind" fn jpeg_error_exit(cinfo: &mut jpeg::jpeg_common_struct) {
     // SAFETY: libjpeg calls this with the `err` pointer it was given, which points at our
     // live `jpeg_error_mgr` for the whole decode.
     let code = unsafe { cinfo.err.as_ref().map_or(-1, |e| e.msg_code) };
@@ -268,7 +269,7 @@ extern "C-unwind" fn jpeg_progress(cinfo: &mut jpeg::jpeg_common_struct) {
 /// Warnings (level -1: corrupt data, premature end) are counted and make the decode fail,
 /// as sharp's default `failOn: 'warning'` does: a truncated file is an error, not an image
 /// half grey. Trace messages (level > 0) are ignored.
-pub(super) extern "C-unwind" fn jpeg_emit_message(
+extern "C-unwind" fn jpeg_emit_message(
     cinfo: &mut jpeg::jpeg_common_struct,
     level: std::os::raw::c_int,
 ) {
@@ -278,6 +279,19 @@ pub(super) extern "C-unwind" fn jpeg_emit_message(
             err.num_warnings += 1;
         }
     }
+}
+
+/// libjpeg's standard error manager with our fatal-error and warning handlers, for every
+/// libjpeg reader and writer here. Boxed: libjpeg keeps its address.
+pub(super) fn jpeg_error_manager() -> Box<jpeg::jpeg_error_mgr> {
+    // SAFETY: an all-zero `jpeg_error_mgr` (null pointers, `None` handlers) is a valid value,
+    // which `jpeg_std_error` then fills in.
+    let mut err: Box<jpeg::jpeg_error_mgr> = Box::new(unsafe { std::mem::zeroed() });
+    // SAFETY: `err` is a live, exclusive error manager.
+    unsafe { jpeg::jpeg_std_error(&mut err) };
+    err.error_exit = Some(jpeg_error_exit);
+    err.emit_message = Some(jpeg_emit_message);
+    err
 }
 
 struct JpegDecoder {
@@ -334,10 +348,7 @@ unsafe fn open_jpeg(
     limits: &Limits,
 ) -> Result<JpegDecoder, PipelineError> {
     unsafe {
-        let mut err: Box<jpeg::jpeg_error_mgr> = Box::new(std::mem::zeroed());
-        jpeg::jpeg_std_error(&mut err);
-        err.error_exit = Some(jpeg_error_exit);
-        err.emit_message = Some(jpeg_emit_message);
+        let err = jpeg_error_manager();
         let mut progress: Box<jpeg::jpeg_progress_mgr> = Box::new(std::mem::zeroed());
         progress.progress_monitor = Some(jpeg_progress);
         // The boxes keep their addresses when `d` moves: libjpeg's pointers stay good.

@@ -65,9 +65,10 @@ fn jpeg(px: Pixels, q: u8) -> Result<Vec<u8>, PipelineError> {
     .map_err(|_| PipelineError::encode("libjpeg failed"))?
 }
 
-/// The one set of JPEG settings both writers use: libjpeg-turbo-like (no trellis,
-/// baseline), as libvips uses the mozjpeg library unless told otherwise; Huffman tables
-/// optimised per image; colour at 4:2:0.
+/// The JPEG settings: libjpeg-turbo-like (no trellis, baseline), as libvips uses the
+/// mozjpeg library unless told otherwise; Huffman tables optimised per image; colour at
+/// 4:2:0. [`CoefficientWriter`] makes the same calls in libjpeg's own API (a pipeline test
+/// checks both write the same tables).
 fn jpeg_compressor(space: mozjpeg::ColorSpace, (w, h): (u32, u32), q: u8) -> mozjpeg::Compress {
     let mut c = mozjpeg::Compress::new(space);
     c.set_fastest_defaults();
@@ -98,13 +99,9 @@ impl CoefficientWriter {
         // SAFETY: the error manager and the destination are boxed, so the pointers libjpeg
         // keeps stay good when the writer moves; a libjpeg error unwinds to the catch here.
         catch_unwind(AssertUnwindSafe(|| unsafe {
-            let mut err: Box<jpeg::jpeg_error_mgr> = Box::new(std::mem::zeroed());
-            jpeg::jpeg_std_error(&mut err);
-            err.error_exit = Some(super::decode::jpeg_error_exit);
-            err.emit_message = Some(super::decode::jpeg_emit_message);
             let mut wr = CoefficientWriter {
                 cinfo: Box::new(std::mem::zeroed()),
-                err,
+                err: super::decode::jpeg_error_manager(),
                 dest: Box::new((std::ptr::null_mut(), 0)),
             };
             wr.cinfo.common.err = &mut *wr.err;
@@ -165,7 +162,7 @@ impl CoefficientWriter {
 
     /// Blocks across and down of component `i` as libjpeg lays the file out (its
     /// `initial_setup`: the component's share of the image, in whole blocks).
-    pub(super) fn blocks(&self, i: usize) -> (usize, usize) {
+    fn blocks(&self, i: usize) -> (usize, usize) {
         let c = &*self.cinfo;
         let (w, h) = (c.image_width as usize, c.image_height as usize);
         // The writer's own sampling: 4:2:0 chroma covers 16 pixels a block each way.

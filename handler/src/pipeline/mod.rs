@@ -4,8 +4,9 @@
 //! decode (at reduced size when the target allows) ▶ place a `g=auto` crop by saliency ▶
 //! resize + crop (Lanczos3, premultiplied alpha) ▶ orient ▶ to sRGB ▶ letterbox ▶ flatten for
 //! JPEG ▶ encode. A JPEG re-encoded at its own size skips all of it: its DCT coefficients
-//! are requantised (chroma finer than 4:2:0 halved) and written again. An animated WebP output (`anim=1`) runs every frame
-//! from the resize on through the same plan, the crop chosen on the first.
+//! are requantised (chroma finer than 4:2:0 halved) and written again. An animated WebP
+//! output (`anim=1`) runs every frame from the resize on through the same plan, the crop
+//! chosen on the first.
 
 mod acceleration;
 mod animation;
@@ -102,20 +103,19 @@ pub fn transform(
         return animated(bytes, &header, plan, timeline, spec, limits);
     }
 
-    if unchanged_jpeg(&header, &plan, spec) {
-        let kept = |bytes| Output {
+    // The coefficients, requantised (chroma finer than 4:2:0 halved on the way). Any
+    // other JPEG (RGB, CMYK, 4:1:1, a profile to convert from) goes through pixels.
+    if unchanged_jpeg(&header, &plan, spec)
+        && let Some(bytes) = coefficients::requantised(bytes, &header, spec.quality, limits)?
+    {
+        return Ok(Output {
             bytes,
             format: Format::Jpeg,
             width: header.width,
             height: header.height,
             window: None,
             frames: 1,
-        };
-        // The coefficients, requantised (chroma finer than 4:2:0 halved on the way).
-        // Anything else (RGB, CMYK, 4:1:1, a profile to convert from) goes through pixels.
-        if let Some(out) = coefficients::requantised(bytes, &header, spec.quality, limits)? {
-            return Ok(kept(out));
-        }
+        });
     }
 
     // Plan in the displayed orientation; decode and resize in the stored one, where the
