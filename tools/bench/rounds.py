@@ -41,6 +41,18 @@ def rows(path):
         return {(r["image"], r["op"]): r for r in json.load(f)["rows"]}
 
 
+def codecs_of(imgflex):
+    """The build's codec line from `imgflex --version` (`jpeg simd: yes, avif asm: NO`) and
+    the warnings it prints under it, one per codec that lacks its SIMD or assembly."""
+    p = subprocess.run([imgflex, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True)
+    lines = p.stdout.splitlines()
+    codecs = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("codecs:")), None)
+    if p.returncode != 0 or codecs is None:
+        sys.exit(f"rounds.py: `{imgflex} --version` did not say its codecs:\n{p.stdout.strip()}")
+    return codecs, [l[len("warning: "):] for l in lines if l.startswith("warning: ")]
+
+
 def run(cmd, env=None):
     """Runs one side; its stdout is the per-cell table we do not need, its stderr is kept
     for the error message when it fails."""
@@ -60,6 +72,8 @@ def main():
     ap.add_argument("--sharp-bench",
                     default=os.path.join(ROOT, "..", "shared", "bench", "sharp_bench.js"))
     ap.add_argument("--json", help="write every round's pair and the per-cell summary here")
+    ap.add_argument("--any-build", action="store_true",
+                    help="measure even a build whose codecs lack their SIMD or assembly")
     a = ap.parse_args()
 
     for what, p in (("imgflex binary (cargo build --release -p imgflex)", a.imgflex),
@@ -78,6 +92,21 @@ def main():
     if not images:
         print("rounds.py: no image in the corpus matches", file=sys.stderr)
         return 2
+    codecs, missing = codecs_of(a.imgflex)
+    # JPEG's SIMD matters to every op; AV1's assembly only to AVIF out or in.
+    avif = "avif" in a.ops.split(",") or any(f.lower().endswith(".avif") for f in images)
+    missing = [l for l in missing if avif or not l.startswith("AVIF")]
+    if missing and not a.any_build:
+        # A verdict on a build that is not what the Lambda runs is worse than none: an x86_64
+        # build without the `nasm` feature made AVIF look 1.02x sharp (gmean of 3 rounds; the
+        # same code with rav1e's assembly measured 0.39x), and nothing in the output said so.
+        print(f"rounds.py: {a.imgflex} is not a fully accelerated build ({codecs}):", file=sys.stderr)
+        for line in missing:
+            print(f"  {line}", file=sys.stderr)
+        print("hint: `cargo build --release -p imgflex --features nasm` (needs nasm), or pass "
+              "--any-build to measure it as it is", file=sys.stderr)
+        return 2
+    print(f"imgflex codecs: {codecs}", file=sys.stderr)
 
     env = dict(os.environ, UV_THREADPOOL_SIZE="1")
     ratios = defaultdict(list)  # (image, op) -> [imgflex/sharp per round]
@@ -137,7 +166,8 @@ def main():
               f"  at/over 1.0x: {n_over} of {len(ms)}")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"rounds": a.rounds, "reps": a.reps, "ops": a.ops, "summary": summary,
+            json.dump({"rounds": a.rounds, "reps": a.reps, "ops": a.ops, "codecs": codecs,
+                       "summary": summary,
                        "cells": cells, "pairs": pairs}, f, indent=1)
     print(f"cells at or over 1.0x sharp (median of {a.rounds} rounds): {over}")
     return 0 if over == 0 else 1
