@@ -153,8 +153,8 @@ fn a_progressive_jpeg_cut_in_the_scans_a_reduced_decode_skips_is_refused() {
 #[test]
 fn hostile_inputs_get_the_right_error() {
     let limits = Limits::default();
-    // A thumbnail, and a JPEG re-encode at the source's own size (a JPEG's planes go
-    // straight to the encoder there: a second reader, held to the same refusals).
+    // A thumbnail, and a JPEG re-encode at the source's own size (a plain YCbCr or grey
+    // JPEG's coefficients are requantised there: a second reader, held to the same refusals).
     let specs = [
         spec("x.jpg", "w=300&fm=jpeg"),
         spec("x.jpg", "fm=jpeg&q=70"),
@@ -171,6 +171,10 @@ fn hostile_inputs_get_the_right_error() {
         // A real photo cut off at a third of its bytes (an upload that died): libjpeg would
         // paint the rest grey; we refuse it, as sharp does by default.
         ("truncated.jpg", 422, "truncated"),
+        // The same death on a file the coefficient route takes (truncated.jpg carries an
+        // Adobe RGB profile, so it goes through pixels): cups, an eighth of its size, written
+        // by libjpeg-turbo's cjpeg at q85 in 4:2:2 with no profile, cut at two thirds.
+        ("truncated-422.jpg", 422, "truncated, coefficient route"),
         // A valid PNG whose pixel data was damaged in transit: the chunk CRC no longer matches.
         ("corrupt-idat.png", 422, "corrupt"),
         // A GIF whose LZW stream stops mid-image.

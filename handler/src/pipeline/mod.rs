@@ -430,7 +430,25 @@ mod tests {
             assert!(transform(&whole, &spec, &limits).is_ok());
             let err = transform(cut, &spec, &limits).unwrap_err();
             assert_eq!(err.status(), 422, "{sampling:?}: {err}");
+            // And it is the coefficient reader that refuses, not a fallback to pixels.
+            let header = probe(cut, &limits).unwrap();
+            let err = coefficients::requantised(cut, &header, Some(70), &limits).unwrap_err();
+            assert_eq!(err.status(), 422, "{sampling:?}: {err}");
         }
+    }
+
+    #[test]
+    fn the_committed_cut_422_jpeg_is_refused_by_the_coefficient_reader_itself() {
+        // tests/fixtures/hostile/truncated-422.jpg (its story is in handler/tests/pipeline.rs):
+        // a 4:2:2 file with no profile, so the same-size route takes it. The refusal must come
+        // from the coefficient reader, not from the pixel route behind it.
+        let limits = Limits::default();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/hostile/truncated-422.jpg");
+        let cut = std::fs::read(path).unwrap();
+        let header = probe(&cut, &limits).unwrap();
+        let err = coefficients::requantised(&cut, &header, Some(70), &limits).unwrap_err();
+        assert_eq!(err.status(), 422, "{err}");
     }
 
     /// A grey test card (a ramp and fine stripes) as a one-component JPEG at quality 95.
