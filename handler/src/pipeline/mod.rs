@@ -421,34 +421,36 @@ mod tests {
     fn a_cut_jpeg_is_refused_on_the_coefficient_route_too() {
         // An upload that died two thirds in: libjpeg reads zeros for the coefficients past
         // the cut and warns; the coefficient reader counts the warning as the pixel decoder
-        // does, a 422, not an image half grey. 4:2:0 keeps its chroma, 4:4:4 halves it.
+        // does, a 422, not an image half grey. 4:2:0 keeps its chroma, 4:4:4 halves it, and
+        // the committed tests/fixtures/hostile/truncated-422.jpg (cjpeg's 4:2:2, no profile;
+        // its story is in handler/tests/pipeline.rs) halves it across only.
         let limits = Limits::default();
-        for sampling in [(2, 2), (1, 1)] {
-            let whole = jpeg_of(203, 90, sampling);
-            let cut = &whole[..whole.len() * 2 / 3];
-            let spec = spec("fm=jpeg&q=70");
-            assert!(transform(&whole, &spec, &limits).is_ok());
+        let spec = spec("fm=jpeg&q=70");
+        let mut cuts: Vec<(String, Vec<u8>)> = [(2, 2), (1, 1)]
+            .into_iter()
+            .map(|sampling| {
+                let whole = jpeg_of(203, 90, sampling);
+                assert!(transform(&whole, &spec, &limits).is_ok());
+                (
+                    format!("{sampling:?}"),
+                    whole[..whole.len() * 2 / 3].to_vec(),
+                )
+            })
+            .collect();
+        let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/hostile/truncated-422.jpg");
+        cuts.push((
+            "truncated-422.jpg".into(),
+            std::fs::read(committed).unwrap(),
+        ));
+        for (what, cut) in &cuts {
             let err = transform(cut, &spec, &limits).unwrap_err();
-            assert_eq!(err.status(), 422, "{sampling:?}: {err}");
+            assert_eq!(err.status(), 422, "{what}: {err}");
             // And it is the coefficient reader that refuses, not a fallback to pixels.
             let header = probe(cut, &limits).unwrap();
             let err = coefficients::requantised(cut, &header, Some(70), &limits).unwrap_err();
-            assert_eq!(err.status(), 422, "{sampling:?}: {err}");
+            assert_eq!(err.status(), 422, "{what}: {err}");
         }
-    }
-
-    #[test]
-    fn the_committed_cut_422_jpeg_is_refused_by_the_coefficient_reader_itself() {
-        // tests/fixtures/hostile/truncated-422.jpg (its story is in handler/tests/pipeline.rs):
-        // a 4:2:2 file with no profile, so the same-size route takes it. The refusal must come
-        // from the coefficient reader, not from the pixel route behind it.
-        let limits = Limits::default();
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures/hostile/truncated-422.jpg");
-        let cut = std::fs::read(path).unwrap();
-        let header = probe(&cut, &limits).unwrap();
-        let err = coefficients::requantised(&cut, &header, Some(70), &limits).unwrap_err();
-        assert_eq!(err.status(), 422, "{err}");
     }
 
     /// A grey test card (a ramp and fine stripes) as a one-component JPEG at quality 95.
