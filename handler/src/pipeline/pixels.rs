@@ -47,16 +47,41 @@ impl Pixels {
 
     /// RGBA whose alpha is 255 everywhere becomes RGB: cheaper to resize (no premultiply),
     /// and encoders then write no alpha plane.
+    ///
+    /// In place and by blocks: a large PNG is mostly opaque RGBA, and a second buffer
+    /// filled pixel by pixel was a fifth of icecold's (5120x2880) thumb, card and
+    /// png-small, a third of its hero, and 44 MB of its peak memory.
     pub fn drop_opaque_alpha(self) -> Pixels {
-        if self.channels != 4 || !self.data.chunks_exact(4).all(|p| p[3] == 255) {
+        if self.channels != 4 || !all_opaque(&self.data) {
             return self;
         }
-        let data = self
-            .data
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect();
-        Pixels::new(self.width, self.height, 3, data)
+        let Pixels {
+            width,
+            height,
+            mut data,
+            ..
+        } = self;
+        // Pixel i moves from 4i to 3i. A block is copied out before its RGB is written
+        // back, and what it writes ends before the next block begins, so nothing is read
+        // after it has been overwritten.
+        const BLOCK: usize = 16;
+        let n = data.len() / 4;
+        let blocks = n / BLOCK;
+        for k in 0..blocks {
+            let mut rgba = [0u8; 4 * BLOCK];
+            rgba.copy_from_slice(&data[4 * BLOCK * k..4 * BLOCK * (k + 1)]);
+            let rgb = &mut data[3 * BLOCK * k..3 * BLOCK * (k + 1)];
+            for (to, from) in rgb.chunks_exact_mut(3).zip(rgba.chunks_exact(4)) {
+                to.copy_from_slice(&from[..3]);
+            }
+        }
+        for i in blocks * BLOCK..n {
+            data.copy_within(4 * i..4 * i + 3, 3 * i);
+        }
+        // The capacity stays: giving the tail back trims the heap, and the next decode
+        // then faults those pages in again (thumb measured 5 ms slower with shrink_to_fit).
+        data.truncate(3 * n);
+        Pixels::new(width, height, 3, data)
     }
 
     pub fn to_rgb_or_rgba(self) -> Pixels {
@@ -84,6 +109,16 @@ impl Pixels {
             .collect();
         Pixels::new(self.width, self.height, 3, data)
     }
+}
+
+/// Whether every alpha byte of RGBA is 255. By blocks with no early exit inside one, so
+/// the compiler can vectorise the AND; a translucent pixel still stops it within 16.
+fn all_opaque(rgba: &[u8]) -> bool {
+    let mut blocks = rgba.chunks_exact(64);
+    blocks
+        .by_ref()
+        .all(|b| b.chunks_exact(4).fold(255u8, |m, p| m & p[3]) == 255)
+        && blocks.remainder().chunks_exact(4).all(|p| p[3] == 255)
 }
 
 thread_local! {
@@ -326,6 +361,23 @@ mod tests {
         assert_eq!(opaque.channels, 3);
         let translucent = Pixels::new(1, 1, 4, vec![1, 2, 3, 7]).drop_opaque_alpha();
         assert_eq!(translucent.channels, 4);
+        // Sizes around the 16-pixel block the in-place copy works by, against the
+        // obvious pixel-by-pixel answer; and one translucent pixel anywhere (in a block,
+        // in the tail) keeps the alpha.
+        for n in [15usize, 16, 17, 33, 48, 100] {
+            let rgba: Vec<u8> = (0..4 * n)
+                .map(|i| if i % 4 == 3 { 255 } else { (i * 7 % 251) as u8 })
+                .collect();
+            let want: Vec<u8> = rgba.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+            let out = Pixels::new(n as u32, 1, 4, rgba.clone()).drop_opaque_alpha();
+            assert_eq!((out.channels, &out.data), (3, &want), "{n} pixels");
+            for at in [0, n / 2, n - 1] {
+                let mut one = rgba.clone();
+                one[4 * at + 3] = 254;
+                let out = Pixels::new(n as u32, 1, 4, one.clone()).drop_opaque_alpha();
+                assert_eq!((out.channels, out.data), (4, one), "{n} pixels, {at}");
+            }
+        }
     }
 
     #[test]
