@@ -64,7 +64,6 @@ impl Pixels {
         // Pixel i moves from 4i to 3i. A block is copied out before its RGB is written
         // back, and what it writes ends before the next block begins, so nothing is read
         // after it has been overwritten.
-        const BLOCK: usize = 16;
         let n = data.len() / 4;
         let blocks = n / BLOCK;
         for k in 0..blocks {
@@ -111,10 +110,14 @@ impl Pixels {
     }
 }
 
+/// Pixels per block in the opaque-alpha check and the in-place RGBA to RGB copy: enough for
+/// the compiler to vectorise, small enough to live on the stack.
+const BLOCK: usize = 16;
+
 /// Whether every alpha byte of RGBA is 255. By blocks with no early exit inside one, so
-/// the compiler can vectorise the AND; a translucent pixel still stops it within 16.
+/// the compiler can vectorise the AND; a translucent pixel still stops it within a block.
 fn all_opaque(rgba: &[u8]) -> bool {
-    let mut blocks = rgba.chunks_exact(64);
+    let mut blocks = rgba.chunks_exact(4 * BLOCK);
     blocks
         .by_ref()
         .all(|b| b.chunks_exact(4).fold(255u8, |m, p| m & p[3]) == 255)
